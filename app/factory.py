@@ -1,0 +1,77 @@
+"""The ASGI application: routes, middleware, and a lifespan that owns the connection pools."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from app import health, pages
+from app.database import create_pool
+from app.keys import AppKeys
+from app.logs import configure_logging, get_logger
+from app.middleware import RequestContextMiddleware
+from app.redis_client import create_redis
+from app.rendering import render_error
+from app.services import Services
+from app.sessions import SessionStore
+from app.settings import Settings, load_settings
+from web.templating import PageRenderer
+
+log = get_logger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the app; connections open when the server starts it, not here."""
+    settings = settings or load_settings()
+    renderer = PageRenderer()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        db = await create_pool(settings)
+        client = create_redis(settings)
+        keys = AppKeys(settings.redis_prefix)
+        services = Services(
+            settings=settings,
+            db=db,
+            redis=client,
+            keys=keys,
+            sessions=SessionStore(client, keys, settings.session_idle_seconds),
+            pages=renderer,
+        )
+        log.info("app.started", environment=settings.environment)
+        try:
+            yield {"services": services}
+        finally:
+            await client.aclose()
+            await db.close()
+            log.info("app.stopped")
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code in (404, 405):
+            return await render_error(request, exc.status_code)
+        return Response(exc.detail, status_code=exc.status_code)
+
+    static = StaticFiles(packages=[("web", "static")])
+    return Starlette(
+        routes=[*health.routes, *pages.routes, Mount("/static", static, name="static")],
+        middleware=[Middleware(RequestContextMiddleware)],
+        exception_handlers={HTTPException: http_error},
+        lifespan=lifespan,
+    )
+
+
+def app_from_environment() -> Starlette:
+    """The factory uvicorn calls in each worker (`--factory`)."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)

@@ -1,0 +1,188 @@
+"""The HTML pages: landing, seeker chat entry, sign-in and sign-out, and the role-guarded pages."""
+
+from __future__ import annotations
+
+from datetime import time
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from app import audit, csrf
+from app.auth import ROLE_HOME, requires_role, safe_next
+from app.identity import SESSION_COOKIE, current_session, services_of
+from app.rendering import locale_of, render, render_error
+from app.users import authenticate, find_user, list_users
+from web.i18n import translations
+
+# A sign-in form is a few hundred bytes; anything far larger is not a sign-in.
+MAX_FORM_BYTES = 8 * 1024
+
+
+async def landing(request: Request) -> Response:
+    return await render(request, "landing.html")
+
+
+def _hours(opens: time, closes: time) -> str:
+    return f"{opens:%H:%M}\N{EN DASH}{closes:%H:%M}"
+
+
+async def chat_entry(request: Request) -> Response:
+    gettext = translations(locale_of(request)).gettext
+    day_names = [
+        gettext("Monday"),
+        gettext("Tuesday"),
+        gettext("Wednesday"),
+        gettext("Thursday"),
+        gettext("Friday"),
+        gettext("Saturday"),
+        gettext("Sunday"),
+    ]
+    rows = await services_of(request).db.fetch(
+        "SELECT weekday, opens, closes FROM opening_hours WHERE centre_id = 'national' "
+        "ORDER BY weekday, opens"
+    )
+    by_day: dict[int, list[str]] = {}
+    for row in rows:
+        by_day.setdefault(row["weekday"], []).append(_hours(row["opens"], row["closes"]))
+    national_hours = [
+        {"name": name, "hours": ", ".join(by_day.get(number, []))}
+        for number, name in enumerate(day_names, start=1)
+    ]
+    return await render(request, "chat.html", {"national_hours": national_hours})
+
+
+async def _form(request: Request) -> dict[str, str] | None:
+    """The posted form as strings, or None when it is too large or not a form."""
+    length = request.headers.get("content-length")
+    if length is None or not length.isdigit() or int(length) > MAX_FORM_BYTES:
+        return None
+    form = await request.form(max_files=0, max_fields=20)
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def _csrf_ok(request: Request, form: dict[str, str]) -> bool:
+    return csrf.is_valid(
+        services_of(request).settings.secret_key,
+        request.cookies.get(csrf.CSRF_COOKIE),
+        form.get(csrf.CSRF_FIELD),
+    )
+
+
+async def sign_in_page(request: Request) -> Response:
+    session = await current_session(request)
+    next_path = safe_next(request.query_params.get("next"), "")
+    if session is not None:
+        return RedirectResponse(next_path or ROLE_HOME[session.role], status_code=303)
+    error = "expired" if request.query_params.get("expired") else None
+    return await render(request, "signin.html", {"next": next_path, "error": error, "username": ""})
+
+
+async def sign_in(request: Request) -> Response:
+    form = await _form(request)
+    if form is None:
+        return await render_error(request, 413)
+    if not _csrf_ok(request, form):
+        return await render_error(request, 403)
+    services = services_of(request)
+    username = form.get("username", "").strip().lower()[:63]
+    address = request.client.host if request.client else None
+    async with services.db.acquire() as conn:
+        user = await authenticate(conn, username, form.get("password", ""))
+        if user is None:
+            known = await find_user(conn, username)
+            await audit.record(
+                conn,
+                "auth.sign_in_failed",
+                target_type="user" if known else None,
+                target_id=str(known.id) if known else None,
+                address=address,
+            )
+            return await render(
+                request,
+                "signin.html",
+                {
+                    "next": safe_next(form.get("next"), ""),
+                    "error": "credentials",
+                    "username": username,
+                },
+                status_code=401,
+            )
+        await audit.record(
+            conn,
+            "auth.signed_in",
+            actor_user_id=user.id,
+            target_type="user",
+            target_id=str(user.id),
+            address=address,
+        )
+    token = await services.sessions.create(user)
+    response = RedirectResponse(safe_next(form.get("next"), ROLE_HOME[user.role]), status_code=303)
+    secure = services.settings.cookie_secure
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure)
+    # A new CSRF cookie at sign-in, so a token seen before signing in is worth nothing after.
+    response.set_cookie(
+        csrf.CSRF_COOKIE, csrf.new_cookie_value(), httponly=True, samesite="strict", secure=secure
+    )
+    return response
+
+
+async def sign_out(request: Request) -> Response:
+    form = await _form(request)
+    if form is None:
+        return await render_error(request, 413)
+    if not _csrf_ok(request, form):
+        return await render_error(request, 403)
+    session = await current_session(request)
+    if session is not None:
+        await services_of(request).sessions.end(session)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@requires_role("counsellor")
+async def counsellor_console(request: Request) -> Response:
+    session = await current_session(request)
+    assert session is not None
+    async with services_of(request).db.acquire() as conn:
+        account = await find_user(conn, session.username)
+        names = dict(await conn.fetch("SELECT id, name FROM centres"))
+    if account is None:
+        return await render_error(request, 403)
+    centres = [names[c] for c in account.centres]
+    return await render(request, "counsellor.html", {"account": account, "centres": centres})
+
+
+@requires_role("supervisor", "admin")
+async def supervisor_dashboard(request: Request) -> Response:
+    rows = await services_of(request).db.fetch(
+        """SELECT c.id, c.name, c.overflow_seconds,
+                  (SELECT count(*) FROM users u
+                   WHERE u.role = 'counsellor' AND NOT u.disabled
+                     AND CASE WHEN c.id = 'national' THEN u.national_team
+                              ELSE EXISTS (SELECT 1 FROM centre_memberships m
+                                           WHERE m.user_id = u.id AND m.centre_id = c.id)
+                         END) AS counsellors
+           FROM centres c ORDER BY c.id = 'national', c.name"""
+    )
+    return await render(request, "supervisor.html", {"centres": [dict(r) for r in rows]})
+
+
+@requires_role("admin")
+async def admin_page(request: Request) -> Response:
+    async with services_of(request).db.acquire() as conn:
+        accounts = await list_users(conn)
+    return await render(request, "admin.html", {"accounts": accounts})
+
+
+routes = [
+    Route("/", landing, methods=["GET"]),
+    Route("/chat", chat_entry, methods=["GET"]),
+    Route("/signin", sign_in_page, methods=["GET"]),
+    Route("/signin", sign_in, methods=["POST"]),
+    Route("/signout", sign_out, methods=["POST"]),
+    Route("/counsellor", counsellor_console, methods=["GET"]),
+    Route("/supervisor", supervisor_dashboard, methods=["GET"]),
+    Route("/admin", admin_page, methods=["GET"]),
+]

@@ -1,0 +1,48 @@
+"""Password hashing with argon2id (argon2-cffi's defaults follow RFC 9106's recommendations)."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+
+# Verified against when a username does not exist, so a missing account costs as much time as a
+# wrong password and the timing does not tell which it was.
+_DUMMY_HASH = _hasher.hash("no such user: this hash only spends time")
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+
+
+class PasswordRejected(ValueError):
+    """A new password does not meet the rules; the message says which."""
+
+
+def check_new_password(password: str) -> None:
+    """Refuse passwords too short to resist guessing, or absurdly long."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise PasswordRejected(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise PasswordRejected(f"a password may have at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash with a fresh salt."""
+    check_new_password(password)
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when the password matches; a None hash spends the same time and returns False."""
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return False
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """True when the hash was made with parameters other than today's."""
+    return _hasher.check_needs_rehash(password_hash)

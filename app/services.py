@@ -1,0 +1,23 @@
+"""The long-lived objects a request needs, made once by the lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+import redis.asyncio as redis
+
+from app.keys import AppKeys
+from app.sessions import SessionStore
+from app.settings import Settings
+from web.templating import PageRenderer
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    db: asyncpg.Pool
+    redis: redis.Redis
+    keys: AppKeys
+    sessions: SessionStore
+    pages: PageRenderer

@@ -1,0 +1,188 @@
+"""Settings, read from the environment once into one frozen object.
+
+Every variable has a default that works on one machine, so `make run` needs no configuration.
+A malformed value raises `SettingsError` naming the variable, so an operator sees at once
+which line of their environment to fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+# A development key: good enough on a laptop, refused in production (see `validate`).
+DEFAULT_SECRET_KEY = "eguide-development-secret-change-me"  # noqa: S105 - refused in production
+
+ENVIRONMENTS = ("development", "production", "test")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class SettingsError(ValueError):
+    """A setting is malformed; the message starts with the variable's name."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be told from outside, validated."""
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/eguide"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Every Redis key the service writes starts with this, so one Redis can hold a developer's
+    # demo data and a test run side by side without either seeing the other.
+    redis_prefix: str = "eguide:"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    environment: str = "development"
+    secret_key: str = DEFAULT_SECRET_KEY
+    # Thirty minutes without a request ends a staff session: long enough for a reflective chat
+    # where the counsellor mostly reads, short enough for a shared office computer.
+    session_idle_seconds: int = 1800
+    cookie_secure: bool = False
+    log_level: str = "info"
+    log_json: bool = True
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    # Sized above the peak of concurrent Redis calls one instance makes; the pool blocks (with a
+    # timeout) rather than raising when all connections are busy.
+    redis_pool_size: int = 50
+
+    @property
+    def database_name(self) -> str:
+        """The database part of DATABASE_URL."""
+        return urlsplit(self.database_url).path.lstrip("/")
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name)
+    if value is None:
+        return default
+    value = value.strip()
+    if not value:
+        raise SettingsError(name, "is set but empty")
+    return value
+
+
+def _parsed(
+    env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T], expect: str
+) -> T:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        return parse(raw.strip())
+    except ValueError:
+        raise SettingsError(name, f"expected {expect}, got {raw!r}") from None
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        if raw.lower() not in options:
+            raise ValueError(raw)
+        return raw.lower()
+
+    return parse
+
+
+def _url(env: Mapping[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
+    url = _text(env, name, default)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        raise SettingsError(name, "has a port that is not a number from 0 to 65535") from None
+    if parts.scheme not in schemes:
+        raise SettingsError(name, f"must start with {' or '.join(s + '://' for s in schemes)}")
+    if not parts.hostname:
+        raise SettingsError(name, "names no host")
+    return url
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raise SettingsError naming the first bad variable."""
+    env = os.environ if env is None else env
+    base = Settings()
+    database_url = _url(env, "DATABASE_URL", base.database_url, ("postgresql", "postgres"))
+    if not urlsplit(database_url).path.lstrip("/"):
+        raise SettingsError("DATABASE_URL", "names no database (add /eguide at the end)")
+    settings = Settings(
+        database_url=database_url,
+        redis_url=_url(env, "REDIS_URL", base.redis_url, ("redis", "rediss")),
+        redis_prefix=_text(env, "EGUIDE_REDIS_PREFIX", base.redis_prefix),
+        host=_text(env, "EGUIDE_HOST", base.host),
+        port=_parsed(env, "EGUIDE_PORT", base.port, _bounded_int(1, 65535), "a port 1-65535"),
+        workers=_parsed(env, "EGUIDE_WORKERS", base.workers, _bounded_int(1, 64), "1-64"),
+        environment=_parsed(
+            env, "EGUIDE_ENV", base.environment, _choice(ENVIRONMENTS), " or ".join(ENVIRONMENTS)
+        ),
+        secret_key=_text(env, "EGUIDE_SECRET_KEY", base.secret_key),
+        session_idle_seconds=_parsed(
+            env,
+            "EGUIDE_SESSION_IDLE_SECONDS",
+            base.session_idle_seconds,
+            _bounded_int(1, 7 * 24 * 3600),
+            "seconds between 1 and 604800",
+        ),
+        cookie_secure=_parsed(
+            env, "EGUIDE_COOKIE_SECURE", base.cookie_secure, _boolean, "true or false"
+        ),
+        log_level=_parsed(
+            env, "EGUIDE_LOG_LEVEL", base.log_level, _choice(LOG_LEVELS), " or ".join(LOG_LEVELS)
+        ),
+        log_json=_parsed(env, "EGUIDE_LOG_JSON", base.log_json, _boolean, "true or false"),
+        db_pool_min=_parsed(
+            env, "EGUIDE_DB_POOL_MIN", base.db_pool_min, _bounded_int(0, 100), "0-100"
+        ),
+        db_pool_max=_parsed(
+            env, "EGUIDE_DB_POOL_MAX", base.db_pool_max, _bounded_int(1, 100), "1-100"
+        ),
+        redis_pool_size=_parsed(
+            env, "EGUIDE_REDIS_POOL_SIZE", base.redis_pool_size, _bounded_int(2, 10000), "2-10000"
+        ),
+    )
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Checks that span several variables."""
+    if settings.db_pool_min > settings.db_pool_max:
+        raise SettingsError("EGUIDE_DB_POOL_MIN", "is larger than EGUIDE_DB_POOL_MAX")
+    if len(settings.secret_key) < 16:
+        raise SettingsError("EGUIDE_SECRET_KEY", "must be at least 16 characters")
+    if settings.production and settings.secret_key == DEFAULT_SECRET_KEY:
+        raise SettingsError(
+            "EGUIDE_SECRET_KEY", "must be set to a secret of your own in production"
+        )

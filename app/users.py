@@ -1,0 +1,193 @@
+"""Staff accounts in PostgreSQL: create, list, disable, and check a sign-in."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from app import audit
+from app.passwords import hash_password, needs_rehash, verify_password
+
+ROLES = ("counsellor", "supervisor", "admin")
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
+LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}$")
+MIN_CAPACITY, MAX_CAPACITY = 1, 10
+
+
+class UserError(ValueError):
+    """A request about an account cannot be carried out; the message says why."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    display_name: str
+    role: str
+    national_team: bool
+    languages: tuple[str, ...]
+    capacity: int
+    disabled: bool
+    centres: tuple[str, ...]
+
+
+_SELECT_USERS = """
+SELECT u.id, u.username, u.display_name, u.role, u.national_team, u.languages, u.capacity,
+       u.disabled, u.password_hash,
+       coalesce(array_agg(m.centre_id ORDER BY m.centre_id)
+                FILTER (WHERE m.centre_id IS NOT NULL), '{}') AS centres
+FROM users u LEFT JOIN centre_memberships m ON m.user_id = u.id
+"""
+
+
+def _user(row: asyncpg.Record) -> User:
+    return User(
+        id=row["id"],
+        username=row["username"],
+        display_name=row["display_name"],
+        role=row["role"],
+        national_team=row["national_team"],
+        languages=tuple(row["languages"]),
+        capacity=row["capacity"],
+        disabled=row["disabled"],
+        centres=tuple(row["centres"]),
+    )
+
+
+def validate_new_user(
+    username: str,
+    display_name: str,
+    role: str,
+    centres: Sequence[str],
+    languages: Sequence[str],
+    capacity: int,
+) -> None:
+    """Check an account's fields before anything is written."""
+    if not USERNAME_PATTERN.match(username):
+        raise UserError(
+            "a username is 2-63 characters: lower-case letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    if not 1 <= len(display_name.strip()) <= 100:
+        raise UserError("a display name is 1-100 characters")
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}")
+    if not languages:
+        raise UserError("name at least one language")
+    for language in languages:
+        if not LANGUAGE_PATTERN.match(language):
+            raise UserError(f"{language!r} is not a language code such as nb, nn or en")
+    if not MIN_CAPACITY <= capacity <= MAX_CAPACITY:
+        raise UserError(f"capacity must be between {MIN_CAPACITY} and {MAX_CAPACITY}")
+    if "national" in centres:
+        raise UserError("the national team is a flag (--national), not a centre")
+
+
+async def create_user(
+    conn: asyncpg.Connection,
+    *,
+    username: str,
+    display_name: str,
+    role: str,
+    password: str,
+    centres: Sequence[str] = (),
+    national_team: bool = False,
+    languages: Sequence[str] = ("nb",),
+    capacity: int = 2,
+    actor_user_id: int | None = None,
+) -> User:
+    """Create an account with its centre memberships, all or nothing."""
+    validate_new_user(username, display_name, role, centres, languages, capacity)
+    password_hash = hash_password(password)
+    rows = await conn.fetch("SELECT id FROM centres WHERE id = any($1)", list(centres))
+    known = {row["id"] for row in rows}
+    unknown = sorted(set(centres) - known)
+    if unknown:
+        raise UserError(f"no county centre numbered {', '.join(unknown)}")
+    async with conn.transaction():
+        try:
+            user_id = await conn.fetchval(
+                """INSERT INTO users (username, display_name, role, password_hash, national_team,
+                                      languages, capacity)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
+                username,
+                display_name.strip(),
+                role,
+                password_hash,
+                national_team,
+                list(dict.fromkeys(languages)),
+                capacity,
+            )
+        except asyncpg.UniqueViolationError:
+            raise UserError(f"the username {username!r} is taken") from None
+        await conn.executemany(
+            "INSERT INTO centre_memberships (user_id, centre_id) VALUES ($1, $2)",
+            [(user_id, centre) for centre in dict.fromkeys(centres)],
+        )
+        await audit.record(
+            conn,
+            "user.created",
+            actor_user_id=actor_user_id,
+            target_type="user",
+            target_id=str(user_id),
+            detail={"username": username, "role": role},
+        )
+    user = await find_user(conn, username)
+    assert user is not None
+    return user
+
+
+async def find_user(conn: asyncpg.Connection, username: str) -> User | None:
+    row = await conn.fetchrow(_SELECT_USERS + " WHERE u.username = $1 GROUP BY u.id", username)
+    return None if row is None else _user(row)
+
+
+async def list_users(conn: asyncpg.Connection) -> list[User]:
+    rows = await conn.fetch(_SELECT_USERS + " GROUP BY u.id ORDER BY u.username")
+    return [_user(row) for row in rows]
+
+
+async def set_disabled(
+    conn: asyncpg.Connection, username: str, disabled: bool, actor_user_id: int | None = None
+) -> User:
+    """Disable or re-enable an account; the caller ends a disabled user's sessions."""
+    async with conn.transaction():
+        user_id = await conn.fetchval(
+            "UPDATE users SET disabled = $2, updated_at = now() WHERE username = $1 RETURNING id",
+            username,
+            disabled,
+        )
+        if user_id is None:
+            raise UserError(f"no user named {username!r}")
+        await audit.record(
+            conn,
+            "user.disabled" if disabled else "user.enabled",
+            actor_user_id=actor_user_id,
+            target_type="user",
+            target_id=str(user_id),
+        )
+    user = await find_user(conn, username)
+    assert user is not None
+    return user
+
+
+async def authenticate(conn: asyncpg.Connection, username: str, password: str) -> User | None:
+    """The user when the password is right and the account enabled; None otherwise.
+
+    A missing user costs the same argon2 work as a wrong password. A hash made with older
+    parameters is replaced on a successful sign-in.
+    """
+    row = await conn.fetchrow(
+        _SELECT_USERS + " WHERE u.username = $1 GROUP BY u.id", username.strip().lower()
+    )
+    password_hash = None if row is None else row["password_hash"]
+    if not verify_password(password_hash, password) or row is None or row["disabled"]:
+        return None
+    if needs_rehash(row["password_hash"]):
+        await conn.execute(
+            "UPDATE users SET password_hash = $2 WHERE id = $1", row["id"], hash_password(password)
+        )
+    return _user(row)

@@ -1,0 +1,206 @@
+"""The `eguide` command line, run as a real process against this run's database."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from app.seed import DEMO_PASSWORD
+from tests.support.environment import RunEnvironment
+from tests.support.forms import sign_in
+from tests.support.server import ServerProcess, free_port
+
+
+def eguide(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["serve"],
+        ["migrate"],
+        ["seed-demo"],
+        ["user"],
+        ["user", "add"],
+        ["user", "list"],
+        ["user", "disable"],
+        ["user", "enable"],
+    ],
+)
+def test_every_command_has_help(test_env: RunEnvironment, command: list[str]) -> None:
+    result = eguide(test_env.variables(), *command, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: eguide")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["frobnicate"],
+        ["user", "add"],
+        ["user", "add", "x", "--role", "king"],
+        ["user", "add", "x", "--role", "counsellor", "--capacity", "11"],
+        ["serve", "--port", "x"],
+    ],
+)
+def test_wrong_arguments_give_one_line_and_exit_2(
+    test_env: RunEnvironment, args: list[str]
+) -> None:
+    result = eguide(test_env.variables(), *args)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("eguide")
+
+
+def test_malformed_setting_is_named_and_exits_2(test_env: RunEnvironment) -> None:
+    result = eguide(test_env.variables(EGUIDE_PORT="eighty"), "user", "list")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "eguide: EGUIDE_PORT: expected a port 1-65535, got 'eighty'"
+
+
+def test_unreachable_database_is_a_clear_one_line_error(test_env: RunEnvironment) -> None:
+    url = f"postgresql://postgres:hunter2-secret@127.0.0.1:{free_port()}/eguide"
+    for command in (["migrate"], ["user", "list"], ["serve"]):
+        result = eguide(test_env.variables(DATABASE_URL=url), *command)
+        assert result.returncode == 1
+        assert result.stderr.startswith("eguide: cannot reach PostgreSQL at 127.0.0.1:")
+        assert "hunter2" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_user_add_reads_the_password_from_stdin_and_the_user_can_sign_in(
+    test_env: RunEnvironment, server: ServerProcess
+) -> None:
+    created = eguide(
+        test_env.variables(),
+        "user",
+        "add",
+        "marit",
+        "--role",
+        "counsellor",
+        "--name",
+        "Marit",
+        "--centre",
+        "18",
+        "--national",
+        "--language",
+        "nb",
+        "--language",
+        "se",
+        "--capacity",
+        "3",
+        stdin="a-good-long-password\n",
+    )
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip() == "created counsellor marit"
+    assert "a-good-long-password" not in created.stdout + created.stderr
+    listing = eguide(test_env.variables(), "user", "list").stdout
+    row = next(line for line in listing.splitlines() if line.startswith("marit "))
+    assert row.split() == ["marit", "counsellor", "18", "yes", "nb,se", "3", "active"]
+    with httpx.Client(base_url=server.url) as client:
+        assert sign_in(client, "marit", "a-good-long-password").status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (
+            ["kari", "--role", "counsellor"],
+            "another-long-password\n",
+            "the username 'kari' is taken",
+        ),
+        (["newbie", "--role", "counsellor"], "short\n", "at least 10 characters"),
+        (["newbie", "--role", "counsellor"], "", "at least 10 characters"),
+        (
+            ["newbie", "--role", "counsellor", "--centre", "99"],
+            "long-enough-password\n",
+            "no county centre numbered 99",
+        ),
+        (
+            ["newbie", "--role", "counsellor", "--centre", "national"],
+            "long-enough-password\n",
+            "national team is a flag",
+        ),
+        (["Bad Name", "--role", "counsellor"], "long-enough-password\n", "a username is"),
+        (
+            ["newbie", "--role", "counsellor", "--language", "norsk"],
+            "long-enough-password\n",
+            "not a language code",
+        ),
+    ],
+)
+def test_user_add_refuses_bad_input_and_changes_nothing(
+    test_env: RunEnvironment, args: list[str], stdin: str, message: str
+) -> None:
+    before = eguide(test_env.variables(), "user", "list").stdout
+    result = eguide(test_env.variables(), "user", "add", *args, stdin=stdin)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert eguide(test_env.variables(), "user", "list").stdout == before
+
+
+def test_disabling_a_user_ends_their_sessions_at_once(
+    test_env: RunEnvironment, server: ServerProcess
+) -> None:
+    env = test_env.variables()
+    assert (
+        eguide(
+            env,
+            "user",
+            "add",
+            "tove",
+            "--role",
+            "counsellor",
+            "--centre",
+            "42",
+            stdin="tove-long-password\n",
+        ).returncode
+        == 0
+    )
+    with httpx.Client(base_url=server.url) as client:
+        sign_in(client, "tove", "tove-long-password")
+        assert client.get("/counsellor").status_code == 200
+        result = eguide(env, "user", "disable", "tove")
+        assert result.returncode == 0
+        assert result.stdout.strip() == "disabled tove; ended 1 session(s)"
+        assert client.get("/counsellor", follow_redirects=False).status_code == 303
+    with httpx.Client(base_url=server.url) as client:
+        assert sign_in(client, "tove", "tove-long-password").status_code == 401
+        assert eguide(env, "user", "enable", "tove").returncode == 0
+        assert sign_in(client, "tove", "tove-long-password").status_code == 303
+
+
+def test_disabling_an_unknown_user_is_an_error(test_env: RunEnvironment) -> None:
+    result = eguide(test_env.variables(), "user", "disable", "ghost")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "eguide: no user named 'ghost'"
+
+
+def test_seed_demo_is_idempotent_and_prints_the_logins(test_env: RunEnvironment) -> None:
+    first = eguide(test_env.variables(), "seed-demo")
+    listing = eguide(test_env.variables(), "user", "list").stdout
+    second = eguide(test_env.variables(), "seed-demo")
+    assert first.returncode == second.returncode == 0
+    assert f"kari     {DEMO_PASSWORD}" in first.stdout
+    assert eguide(test_env.variables(), "user", "list").stdout == listing
+
+
+def test_serve_refuses_to_start_on_an_unmigrated_database(test_env: RunEnvironment) -> None:
+    url = test_env.database_url.rsplit("/", 1)[0] + "/postgres"
+    result = eguide(test_env.variables(DATABASE_URL=url), "serve")
+    assert result.returncode == 1
+    assert "run `eguide migrate` first" in result.stderr
