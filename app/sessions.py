@@ -66,14 +66,16 @@ class SessionStore:
     async def _forget_expired(self, user_id: int) -> None:
         """Drop hashes of sessions that expired by themselves from the user's set."""
         members_key = self._keys.user_sessions(user_id)
-        hashes = sorted(await self._redis.smembers(members_key))
+        hashes = [str(h) for h in await self._redis.smembers(members_key)]
         if not hashes:
             return
-        alive = await self._redis.exists(*[self._keys.session(h) for h in hashes])
-        if alive < len(hashes):
+        async with self._redis.pipeline(transaction=False) as pipe:
             for token_hash in hashes:
-                if not await self._redis.exists(self._keys.session(token_hash)):
-                    await self._redis.srem(members_key, token_hash)
+                pipe.exists(self._keys.session(token_hash))
+            alive = await pipe.execute()
+        expired = [h for h, live in zip(hashes, alive, strict=True) if not live]
+        if expired:
+            await self._redis.srem(members_key, *expired)
 
     async def load(self, token: str) -> StaffSession | None:
         """The session behind a cookie, its expiry pushed on; None when unknown or expired."""
@@ -104,7 +106,7 @@ class SessionStore:
     async def end_all(self, user_id: int) -> int:
         """End every session of a user (disabled, or signed out everywhere); return how many."""
         members_key = self._keys.user_sessions(user_id)
-        hashes = await self._redis.smembers(members_key)
+        hashes = [str(h) for h in await self._redis.smembers(members_key)]
         async with self._redis.pipeline(transaction=True) as pipe:
             for token_hash in hashes:
                 pipe.delete(self._keys.session(token_hash))
