@@ -6,20 +6,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-SERVICES := $(BIN)/python -m app.local_services run --data-dir .data --
+SERVICES := $(BIN)/python -m app.local_services run --data-dir .data
 
 .PHONY: run test bench lint install chromium clean
 
 run: $(STAMP)
-	$(SERVICES) sh -c '$(BIN)/eguide migrate && $(BIN)/eguide seed-demo && exec $(BIN)/eguide serve'
+	$(SERVICES) -- sh -c '$(BIN)/eguide migrate && $(BIN)/eguide seed-demo && exec $(BIN)/eguide serve'
 
 test: $(STAMP) chromium lint
-	$(SERVICES) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(SERVICES) --fast -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@set -e; found=0; for script in bench/*.py; do \
 		[ -f "$$script" ] || continue; found=1; \
-		echo "== $$script"; $(SERVICES) $(BIN)/python "$$script"; \
+		echo "== $$script"; $(SERVICES) -- $(BIN)/python "$$script"; \
 	done; [ "$$found" = 1 ] || echo "no benchmarks in bench/"
 
 lint: $(STAMP)
