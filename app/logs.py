@@ -25,6 +25,8 @@ def _drop_secrets(
 ) -> MutableMapping[str, Any]:
     for key in [k for k in event if k.lower() in _SECRET_KEYS]:
         event[key] = "[removed]"
+    # uvicorn repeats its message with terminal colour codes for its own formatter.
+    event.pop("color_message", None)
     return event
 
 
