@@ -25,6 +25,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy app web queueing chat
 
 install: $(STAMP)
 
