@@ -8,6 +8,7 @@ which line of their environment to fix.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -55,6 +56,9 @@ class Settings:
     # Sized above the peak of concurrent Redis calls one instance makes; the pool blocks (with a
     # timeout) rather than raising when all connections are busy.
     redis_pool_size: int = 50
+    # Languages a seeker may choose for a chat: bokmål, nynorsk and English always, plus those
+    # the counsellors can offer (Northern Sami, and the languages of many newly arrived).
+    chat_languages: tuple[str, ...] = ("nb", "nn", "en", "se", "uk", "ar", "so", "ti", "fa", "pl")
 
     @property
     def database_name(self) -> str:
@@ -171,9 +175,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_pool_size=_parsed(
             env, "EGUIDE_REDIS_POOL_SIZE", base.redis_pool_size, _bounded_int(2, 10000), "2-10000"
         ),
+        chat_languages=_parsed(
+            env,
+            "EGUIDE_CHAT_LANGUAGES",
+            base.chat_languages,
+            _languages,
+            "comma-separated language codes such as nb,nn,en,se",
+        ),
     )
     validate(settings)
     return settings
+
+
+def _languages(raw: str) -> tuple[str, ...]:
+    codes = tuple(dict.fromkeys(code.strip().lower() for code in raw.split(",") if code.strip()))
+    if not codes or not all(re.fullmatch(r"[a-z]{2,3}", code) for code in codes):
+        raise ValueError(raw)
+    return tuple(dict.fromkeys(("nb", "nn", "en", *codes)))
 
 
 def validate(settings: Settings) -> None:

@@ -54,6 +54,8 @@ def test_values_are_read_from_the_environment() -> None:
         ("EGUIDE_SECRET_KEY", "short"),
         ("EGUIDE_REDIS_PREFIX", "  "),
         ("EGUIDE_DB_POOL_MAX", "1000"),
+        ("EGUIDE_CHAT_LANGUAGES", "nb,norsk"),
+        ("EGUIDE_CHAT_LANGUAGES", ","),
     ],
 )
 def test_malformed_setting_names_its_variable(variable: str, value: str) -> None:
@@ -61,6 +63,11 @@ def test_malformed_setting_names_its_variable(variable: str, value: str) -> None
         load_settings({variable: value})
     assert raised.value.variable == variable
     assert str(raised.value).startswith(f"{variable}: ")
+
+
+def test_chat_languages_always_include_bokmaal_nynorsk_and_english() -> None:
+    settings = load_settings({"EGUIDE_CHAT_LANGUAGES": "se, UK"})
+    assert settings.chat_languages == ("nb", "nn", "en", "se", "uk")
 
 
 def test_production_refuses_the_default_secret() -> None:

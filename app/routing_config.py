@@ -1,0 +1,86 @@
+"""The routing engine's configuration and staff, read from PostgreSQL.
+
+`queueing/` talks to Redis only; this module turns the records (centres, opening hours, staff)
+into the pure policy's `Config` and `RegisterCounsellor` events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from app.users import User
+from queueing.events import RegisterCounsellor
+from queueing.hours import OSLO, OpeningHours, norwegian_public_holidays
+from queueing.model import BASE_LANGUAGES, CentreConfig, Config
+
+
+def build_config(
+    centres: Iterable[tuple[str, int]],
+    hours: Iterable[tuple[str, int, time, time]],
+    closed_dates: frozenset[date],
+    chat_languages: Sequence[str],
+) -> Config:
+    """Config from (centre id, overflow seconds) and (centre id, ISO weekday, opens, closes) rows.
+
+    A centre with no opening hours at all is treated as always open: an operator who has not
+    entered hours yet should not see every chat of that county overflow as "closed".
+    """
+    weekly: dict[str, dict[int, list[tuple[time, time]]]] = {}
+    for centre, weekday, opens, closes in hours:
+        weekly.setdefault(centre, {}).setdefault(weekday - 1, []).append((opens, closes))
+    county_centres = {
+        centre: CentreConfig(
+            overflow_after=float(overflow_seconds),
+            schedule=OpeningHours.from_mapping(weekly[centre], closed_dates)
+            if centre in weekly
+            else None,
+        )
+        for centre, overflow_seconds in centres
+        if centre != "national"
+    }
+    return Config(
+        centres=county_centres,
+        extra_languages=frozenset(chat_languages) - BASE_LANGUAGES,
+    )
+
+
+async def load_routing_config(
+    conn: asyncpg.Connection, chat_languages: Sequence[str], now: float
+) -> Config:
+    """The current Config, with Norwegian public holidays of this year and the next."""
+    year = datetime.fromtimestamp(now, ZoneInfo(OSLO)).year
+    centres = [
+        (r["id"], r["overflow_seconds"])
+        for r in await conn.fetch("SELECT id, overflow_seconds FROM centres")
+    ]
+    hours = [
+        (r["centre_id"], r["weekday"], r["opens"], r["closes"])
+        for r in await conn.fetch("SELECT centre_id, weekday, opens, closes FROM opening_hours")
+    ]
+    return build_config(centres, hours, norwegian_public_holidays([year, year + 1]), chat_languages)
+
+
+def registration_for(user: User, config: Config) -> RegisterCounsellor | None:
+    """The router's view of a counsellor; None for other roles, disabled users and staff with
+    no centre, no national-team membership or no language the service offers.
+
+    The routing policy gives each counsellor one county centre; a counsellor listed for several
+    is routed for the first by county number.
+    """
+    languages = frozenset(user.languages) & config.languages
+    centre = next((c for c in sorted(user.centres) if c in config.centres), None)
+    if user.role != "counsellor" or user.disabled or not languages:
+        return None
+    if centre is None and not user.national_team:
+        return None
+    return RegisterCounsellor(
+        counsellor_id=str(user.id),
+        centre=centre,
+        national=user.national_team,
+        languages=languages,
+        capacity=user.capacity,
+    )
