@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from app import local_services as ls
+from app.local_services import postgres_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_REDIS = ("127.0.0.1", 6379)
@@ -153,7 +154,7 @@ def test_postgres_as_root_keeps_its_cluster_elsewhere_when_data_dir_is_unreachab
     hidden = tmp_path / "private"
     hidden.mkdir(mode=0o700)  # like /root: the postgres user cannot pass
     fallback = data_dir / "fallback"
-    monkeypatch.setattr(ls, "ROOT_FALLBACK_BASE", fallback)
+    monkeypatch.setattr(postgres_server, "ROOT_FALLBACK_BASE", fallback)
     # Leftovers of earlier runs: one whose data dir is gone, one still in use, one not ours.
     for name, origin in (("gone", tmp_path / "deleted"), ("kept", tmp_path), ("alien", None)):
         (fallback / f"postgres-{name}").mkdir(parents=True)
