@@ -14,13 +14,14 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from app import health, pages
+from app import api, health, pages, sockets
 from app.database import create_pool
 from app.keys import AppKeys
 from app.logs import configure_logging, get_logger
 from app.middleware import RequestContextMiddleware
 from app.redis_client import create_redis
 from app.rendering import render_error
+from app.routing_service import start_routing
 from app.services import Services
 from app.sessions import SessionStore
 from app.settings import Settings, load_settings
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         db = await create_pool(settings)
         client = create_redis(settings)
         keys = AppKeys(settings.redis_prefix)
+        routing = await start_routing(settings, db, client)
         services = Services(
             settings=settings,
             db=db,
@@ -46,11 +48,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             keys=keys,
             sessions=SessionStore(client, keys, settings.session_idle_seconds),
             pages=renderer,
+            routing=routing,
         )
         log.info("app.started", environment=settings.environment)
         try:
             yield {"services": services}
         finally:
+            await routing.stop()
             await client.aclose()
             await db.close()
             log.info("app.stopped")
@@ -63,7 +67,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     static = StaticFiles(packages=[("web", "static")])
     return Starlette(
-        routes=[*health.routes, *pages.routes, Mount("/static", static, name="static")],
+        routes=[
+            *health.routes,
+            *pages.routes,
+            *api.routes,
+            *sockets.routes,
+            Mount("/static", static, name="static"),
+        ],
         middleware=[Middleware(RequestContextMiddleware)],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,

@@ -6,12 +6,13 @@ into the pure policy's `Config` and `RegisterCounsellor` events.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from app.settings import Settings
 from app.users import User
 from queueing.events import RegisterCounsellor
 from queueing.hours import OSLO, OpeningHours, norwegian_public_holidays
@@ -22,7 +23,7 @@ def build_config(
     centres: Iterable[tuple[str, int]],
     hours: Iterable[tuple[str, int, time, time]],
     closed_dates: frozenset[date],
-    chat_languages: Sequence[str],
+    settings: Settings,
 ) -> Config:
     """Config from (centre id, overflow seconds) and (centre id, ISO weekday, opens, closes) rows.
 
@@ -44,13 +45,14 @@ def build_config(
     }
     return Config(
         centres=county_centres,
-        extra_languages=frozenset(chat_languages) - BASE_LANGUAGES,
+        extra_languages=frozenset(settings.chat_languages) - BASE_LANGUAGES,
+        offer_timeout=float(settings.offer_timeout_seconds),
+        seeker_grace=float(settings.seeker_grace_seconds),
+        counsellor_grace=float(settings.counsellor_grace_seconds),
     )
 
 
-async def load_routing_config(
-    conn: asyncpg.Connection, chat_languages: Sequence[str], now: float
-) -> Config:
+async def load_routing_config(conn: asyncpg.Connection, settings: Settings, now: float) -> Config:
     """The current Config, with Norwegian public holidays of this year and the next."""
     year = datetime.fromtimestamp(now, ZoneInfo(OSLO)).year
     centres = [
@@ -61,7 +63,7 @@ async def load_routing_config(
         (r["centre_id"], r["weekday"], r["opens"], r["closes"])
         for r in await conn.fetch("SELECT centre_id, weekday, opens, closes FROM opening_hours")
     ]
-    return build_config(centres, hours, norwegian_public_holidays([year, year + 1]), chat_languages)
+    return build_config(centres, hours, norwegian_public_holidays([year, year + 1]), settings)
 
 
 def registration_for(user: User, config: Config) -> RegisterCounsellor | None:

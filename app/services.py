@@ -8,6 +8,7 @@ import asyncpg
 import redis.asyncio as redis
 
 from app.keys import AppKeys
+from app.routing_service import RoutingService
 from app.sessions import SessionStore
 from app.settings import Settings
 from web.templating import PageRenderer
@@ -21,3 +22,4 @@ class Services:
     keys: AppKeys
     sessions: SessionStore
     pages: PageRenderer
+    routing: RoutingService

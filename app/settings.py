@@ -59,6 +59,15 @@ class Settings:
     # Languages a seeker may choose for a chat: bokmål, nynorsk and English always, plus those
     # the counsellors can offer (Northern Sami, and the languages of many newly arrived).
     chat_languages: tuple[str, ...] = ("nb", "nn", "en", "se", "uk", "ar", "so", "ti", "fa", "pl")
+    # Routing times; see queueing/model.py for why each default is what it is.
+    offer_timeout_seconds: int = 30
+    seeker_grace_seconds: int = 60
+    counsellor_grace_seconds: int = 60
+    # Frames a second one console may send, sustained (bursts of three times as many): a
+    # counsellor in several chats sends messages, typing and read signals for each.
+    counsellor_frame_rate: int = 20
+    # Origins (scheme://host[:port]) besides the service's own allowed to open its WebSockets.
+    allowed_origins: tuple[str, ...] = ()
 
     @property
     def database_name(self) -> str:
@@ -182,6 +191,41 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             _languages,
             "comma-separated language codes such as nb,nn,en,se",
         ),
+        offer_timeout_seconds=_parsed(
+            env,
+            "EGUIDE_OFFER_TIMEOUT_SECONDS",
+            base.offer_timeout_seconds,
+            _bounded_int(5, 600),
+            "seconds between 5 and 600",
+        ),
+        seeker_grace_seconds=_parsed(
+            env,
+            "EGUIDE_SEEKER_GRACE_SECONDS",
+            base.seeker_grace_seconds,
+            _bounded_int(1, 3600),
+            "seconds between 1 and 3600",
+        ),
+        counsellor_grace_seconds=_parsed(
+            env,
+            "EGUIDE_COUNSELLOR_GRACE_SECONDS",
+            base.counsellor_grace_seconds,
+            _bounded_int(1, 3600),
+            "seconds between 1 and 3600",
+        ),
+        counsellor_frame_rate=_parsed(
+            env,
+            "EGUIDE_COUNSELLOR_FRAME_RATE",
+            base.counsellor_frame_rate,
+            _bounded_int(1, 100000),
+            "frames per second between 1 and 100000",
+        ),
+        allowed_origins=_parsed(
+            env,
+            "EGUIDE_ALLOWED_ORIGINS",
+            base.allowed_origins,
+            _origins,
+            "comma-separated origins such as https://www.example.no",
+        ),
     )
     validate(settings)
     return settings
@@ -192,6 +236,15 @@ def _languages(raw: str) -> tuple[str, ...]:
     if not codes or not all(re.fullmatch(r"[a-z]{2,3}", code) for code in codes):
         raise ValueError(raw)
     return tuple(dict.fromkeys(("nb", "nn", "en", *codes)))
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            raise ValueError(raw)
+    return origins
 
 
 def validate(settings: Settings) -> None:

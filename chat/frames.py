@@ -52,9 +52,13 @@ class ErrorCode(StrEnum):
 
 
 class FrameError(ValueError):
-    """A frame the server refuses; `ref` echoes the client's id for the frame when it had one."""
+    """A frame the server refuses; `ref` echoes the client's id for the frame when it had one.
 
-    def __init__(self, code: ErrorCode, message: str, ref: str | None = None) -> None:
+    `code` is an `ErrorCode`, or a routing policy's code (`offer_expired`, ...) when the frame was
+    well formed but the routing refused what it asked for.
+    """
+
+    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message

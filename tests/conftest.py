@@ -26,9 +26,7 @@ async def _delete_prefixed(redis_url: str, prefix: str) -> None:
         await client.aclose()
 
 
-@pytest.fixture(scope="session")
-def test_env() -> Iterator[RunEnvironment]:
-    """A migrated database with demo data and a Redis prefix of this run's own."""
+def _prepared_environment() -> Iterator[RunEnvironment]:
     env = new_run_environment()
 
     async def prepare() -> None:
@@ -43,6 +41,20 @@ def test_env() -> Iterator[RunEnvironment]:
     yield env
     run_sync(drop_database(env.database_url))
     run_sync(_delete_prefixed(env.redis_url, env.redis_prefix))
+
+
+@pytest.fixture(scope="session")
+def test_env() -> Iterator[RunEnvironment]:
+    """A migrated database with demo data and a Redis prefix of this run's own."""
+    yield from _prepared_environment()
+
+
+@pytest.fixture(scope="module")
+def module_env() -> Iterator[RunEnvironment]:
+    """A database and Redis prefix of one test module's own, for tests of the live queue: the
+    service rebuilds its queue from every chat the database says is waiting, so a module that
+    watches the queue must not see chats other modules left waiting."""
+    yield from _prepared_environment()
 
 
 @pytest.fixture(scope="session")

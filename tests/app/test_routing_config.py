@@ -22,7 +22,7 @@ async def test_every_county_centre_is_configured_with_its_hours_and_holidays(
     db: asyncpg.Connection,
 ) -> None:
     now = _at(2027, 3, 1, 10)
-    config = await load_routing_config(db, Settings().chat_languages, now)
+    config = await load_routing_config(db, Settings(), now)
     assert len(config.centres) == 15
     assert "national" not in config.centres
     oslo = config.centres["03"]
@@ -38,7 +38,7 @@ async def test_every_county_centre_is_configured_with_its_hours_and_holidays(
 async def test_staff_are_registered_by_role_centre_team_and_language(
     db: asyncpg.Connection,
 ) -> None:
-    config = await load_routing_config(db, Settings().chat_languages, _at(2027, 3, 1, 10))
+    config = await load_routing_config(db, Settings(), _at(2027, 3, 1, 10))
     users = {name: await find_user(db, name) for name in ("kari", "nora", "aslak", "sofie")}
     kari = registration_for(users["kari"], config)  # type: ignore[arg-type]
     nora = registration_for(users["nora"], config)  # type: ignore[arg-type]

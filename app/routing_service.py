@@ -1,0 +1,187 @@
+"""The live routing of one instance: the shared Redis queue, its timer, the effects feed, the
+recorder that writes what happened to PostgreSQL, and rebuilding the queue after Redis lost it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+import redis.asyncio as redis
+import structlog
+
+from app.routing_config import load_routing_config, registration_for
+from app.settings import Settings
+from app.users import find_user, list_users
+from chat.hub import Hub
+from chat.routing_record import RoutingRecorder
+from queueing import policy
+from queueing.effect_codec import decode_effects
+from queueing.events import ChatArrived, RegisterCounsellor
+from queueing.model import Config, PolicyError, State
+from queueing.redis_queue import RedisQueue
+from queueing.router import Router
+
+log = structlog.stdlib.get_logger(__name__)
+
+# Rebuilding takes a lock so two instances starting together do not both restore; it expires
+# by itself in case the holder dies mid-way.
+REBUILD_LOCK_SECONDS = 30
+# How often an instance checks that Redis still holds the routing state (it keeps nothing on
+# disk; a restarted Redis is empty).
+STATE_CHECK_INTERVAL = 5.0
+
+
+async def waiting_chats(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Chats still waiting for a counsellor according to the record, oldest first."""
+    return list(
+        await conn.fetch(
+            """SELECT id, county_number, language, created_at FROM chat_sessions
+               WHERE state IN ('waiting', 'offered') ORDER BY created_at, id"""
+        )
+    )
+
+
+def rebuilt_state(
+    config: Config, registrations: list[RegisterCounsellor], chats: list[asyncpg.Record]
+) -> State:
+    """The routing state as the record describes it: every counsellor (offline until their
+    console reconnects) and every waiting chat in its original order, with its original wait."""
+    state = State(config)
+    for registration in registrations:
+        policy.apply(state, registration, 0.0)
+    for chat in chats:
+        arrived = chat["created_at"].timestamp()
+        try:
+            policy.apply(
+                state,
+                ChatArrived(str(chat["id"]), chat["county_number"], chat["language"]),
+                arrived,
+            )
+        except PolicyError as error:
+            log.warning("routing.rebuild_skipped_chat", code=str(error.code))
+    return state
+
+
+@dataclass
+class RoutingService:
+    """Everything routing needs in one instance, and the tasks that keep it running."""
+
+    settings: Settings
+    db: asyncpg.Pool
+    client: redis.Redis
+    config: Config
+    queue: RedisQueue
+    router: Router
+    hub: Hub
+    instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def registrations(self) -> list[RegisterCounsellor]:
+        async with self.db.acquire() as conn:
+            users = await list_users(conn)
+        return [r for user in users if (r := registration_for(user, self.config)) is not None]
+
+    async def register(self, username: str) -> str | None:
+        """Make a counsellor known to the router (idempotent); their router id, or None."""
+        async with self.db.acquire() as conn:
+            user = await find_user(conn, username)
+        registration = None if user is None else registration_for(user, self.config)
+        if registration is None:
+            return None
+        with contextlib.suppress(PolicyError):  # duplicate: registered before
+            await self.router.submit(registration)
+        return registration.counsellor_id
+
+    async def ensure_state(self) -> bool:
+        """Rebuild the routing state from PostgreSQL if Redis lost it; True if rebuilt.
+
+        The epoch key is written only here, after a rebuild, and no script creates it: when it
+        is missing, Redis started empty (or lost its data) whatever the scripts have written
+        since, and the record in PostgreSQL is the truth to rebuild from.
+        """
+        epoch = self.queue.keys.epoch()
+        if await self.client.exists(epoch):
+            return False
+        lock = self.queue.keys.rebuild_lock()
+        if not await self.client.set(lock, self.instance, nx=True, ex=REBUILD_LOCK_SECONDS):
+            return False  # another instance is rebuilding
+        try:
+            if await self.client.exists(epoch):
+                return False
+            registrations = await self.registrations()
+            async with self.db.acquire() as conn:
+                chats = await waiting_chats(conn)
+            await self.queue.restore(rebuilt_state(self.config, registrations, chats))
+            await self.client.set(epoch, self.instance)
+            log.info("routing.rebuilt", chats=len(chats), counsellors=len(registrations))
+            return True
+        finally:
+            await self.client.delete(lock)
+
+    async def watch_state(self) -> None:
+        """Notice a Redis that lost its data while running, and rebuild."""
+        while True:
+            await asyncio.sleep(STATE_CHECK_INTERVAL)
+            try:
+                await self.ensure_state()
+            except (OSError, redis.RedisError, asyncpg.PostgresError) as error:
+                log.warning("routing.state_check_failed", error=type(error).__name__)
+
+    def start(self, spawn: Callable[..., asyncio.Task[None]] = asyncio.create_task) -> None:
+        from queueing.effect_feed import EffectFeed
+
+        feed = EffectFeed(self.client, self.queue.keys.effects_stream(), decode_effects)
+        feed.add_listener(self.hub.on_effect)
+
+        async def wake_timer(_effect: object, _at: float) -> None:
+            self.router.wake()
+
+        feed.add_listener(wake_timer)
+        recorder = RoutingRecorder(
+            self.client, self.queue.keys.effects_stream(), self.db, self.instance
+        )
+        self.tasks = [
+            spawn(feed.run()),
+            spawn(self.router.run_timer()),
+            spawn(self.hub.run_positions()),
+            spawn(recorder.run()),
+            spawn(self.watch_state()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def start_routing(
+    settings: Settings, db: asyncpg.Pool, client: redis.Redis
+) -> RoutingService:
+    """Load the configuration, make sure Redis holds the routing state, start the tasks."""
+    async with db.acquire() as conn:
+        config = await load_routing_config(conn, settings, time.time())
+    queue = RedisQueue(client, settings.redis_prefix, config)
+    router = Router(queue, config)
+    service = RoutingService(
+        settings=settings,
+        db=db,
+        client=client,
+        config=config,
+        queue=queue,
+        router=router,
+        hub=Hub(db, queue),
+    )
+    await service.ensure_state()
+    for registration in await service.registrations():
+        with contextlib.suppress(PolicyError):
+            await router.submit(registration)
+    service.start()
+    return service

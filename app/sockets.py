@@ -1,0 +1,105 @@
+"""The WebSocket endpoints: the counsellor console and the seeker chat.
+
+Both check the Origin header before accepting (a page on another site must not open a socket
+with a counsellor's cookie). The counsellor socket requires a signed-in counsellor; the seeker
+socket authenticates with the resume token in its first frame, never in the URL, so tokens stay
+out of proxy and server logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import structlog
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+
+from app.identity import current_session, services_of
+from chat.connection import CloseCode, Connection
+from chat.counsellor_socket import CounsellorSocket
+from chat.seeker_socket import SeekerSocket
+from chat.store import ChatRecord, chat_for_token
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+def origin_allowed(websocket: WebSocket) -> bool:
+    # A disallowed Origin gets its handshake refused (HTTP 403): nothing is ever accepted for a
+    # page on another site.
+    """Same origin as the page's host, or one of EGUIDE_ALLOWED_ORIGINS."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True  # not a browser: browsers always send Origin on WebSockets
+    allowed = services_of(websocket).settings.allowed_origins
+    if origin in allowed:
+        return True
+    host = websocket.headers.get("host", "")
+    return urlsplit(origin).netloc == host and urlsplit(origin).scheme in ("http", "https")
+
+
+async def counsellor_socket(websocket: WebSocket) -> None:
+    if not origin_allowed(websocket):
+        log.info("ws.origin_refused", role="counsellor")
+        await websocket.close(int(CloseCode.POLICY_VIOLATION))
+        return
+    session = await current_session(websocket)
+    routing = services_of(websocket).routing
+    counsellor_id = None
+    if session is not None and session.role == "counsellor":
+        counsellor_id = await routing.register(session.username)
+    # Accept, then close with a code the console can read (a browser cannot see why a
+    # handshake was refused): 4401 means "sign in again", 4403 "not a counsellor's socket".
+    await websocket.accept()
+    if counsellor_id is None:
+        code = CloseCode.NOT_AUTHENTICATED if session is None else CloseCode.FORBIDDEN
+        await websocket.close(int(code))
+        return
+    structlog.contextvars.bind_contextvars(role="counsellor", counsellor=counsellor_id)
+    connection = Connection(websocket)
+    handler = CounsellorSocket(
+        connection,
+        counsellor_id,
+        routing.router,
+        routing.hub,
+        frame_rate=services_of(websocket).settings.counsellor_frame_rate,
+    )
+    await handler.open()
+    try:
+        await connection.serve(handler.handle)
+    finally:
+        await handler.close()
+
+
+async def seeker_socket(websocket: WebSocket) -> None:
+    if not origin_allowed(websocket):
+        log.info("ws.origin_refused", role="seeker")
+        await websocket.close(int(CloseCode.POLICY_VIOLATION))
+        return
+    services = services_of(websocket)
+    await websocket.accept()
+    structlog.contextvars.bind_contextvars(role="seeker")
+
+    async def check_token(token: str) -> ChatRecord | None:
+        async with services.db.acquire() as conn:
+            return await chat_for_token(conn, token, datetime.fromtimestamp(time.time(), UTC))
+
+    connection = Connection(websocket)
+    handler = SeekerSocket(connection, check_token, services.routing.router, services.routing.hub)
+    deadline = asyncio.create_task(handler.expire_unauthenticated())
+    try:
+        await connection.serve(handler.handle)
+    finally:
+        deadline.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await deadline
+        await handler.close()
+
+
+routes = [
+    WebSocketRoute("/ws/counsellor", counsellor_socket),
+    WebSocketRoute("/ws/seeker", seeker_socket),
+]

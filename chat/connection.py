@@ -1,0 +1,108 @@
+"""One WebSocket connection: one reader, one writer, a bounded send queue, a close code per reason.
+
+Frames to the client go through `send`, which never blocks: a client that cannot keep up fills
+its queue and is disconnected (it resumes from its last sequence number when it comes back)
+rather than slowing everyone who shares an instance with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from enum import IntEnum
+
+import structlog
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+log = structlog.stdlib.get_logger(__name__)
+
+# Frames queued for one client before it counts as too slow: a few seconds of a busy chat plus
+# a full resume burst.
+SEND_BUFFER = 512
+
+
+class CloseCode(IntEnum):
+    """Why the server closed a socket. 1xxx are RFC 6455 codes, 4xxx are eguide's own."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # the server is shutting down
+    POLICY_VIOLATION = 1008  # persistent abuse, a disallowed origin
+    INTERNAL_ERROR = 1011
+    TOO_SLOW = 4008  # the send queue overflowed; reconnect and resume
+    NOT_AUTHENTICATED = 4401  # no valid session or token
+    FORBIDDEN = 4403  # signed in, but not allowed this socket
+    AUTH_TIMEOUT = 4408  # the first frame did not authenticate in time
+    REPLACED = 4409  # the same chat was opened on another connection
+    SESSION_ENDED = 4410  # the staff session was ended (sign-out, account disabled)
+
+
+FrameHandler = Callable[[str | bytes], Awaitable[None]]
+
+
+class Connection:
+    """A socket's writer task and bounded queue; `serve` runs the reader until the end."""
+
+    def __init__(self, websocket: WebSocket, send_buffer: int = SEND_BUFFER) -> None:
+        self.websocket = websocket
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=send_buffer)
+        self.close_code: CloseCode | None = None
+        self._done = asyncio.Event()
+
+    @property
+    def closing(self) -> bool:
+        return self.close_code is not None
+
+    def send(self, text: str) -> None:
+        """Queue a frame; a full queue closes the connection as too slow."""
+        if self.closing:
+            return
+        try:
+            self._queue.put_nowait(text)
+        except asyncio.QueueFull:
+            log.warning("ws.client_too_slow", queued=self._queue.qsize())
+            self.close(CloseCode.TOO_SLOW)
+
+    def close(self, code: CloseCode) -> None:
+        """Close after the frames already queued (all of them dropped when closing as too slow)."""
+        if self.closing:
+            return
+        self.close_code = code
+        # A slow client loses what is queued (it resumes from its last sequence number); any
+        # other close makes room for the end marker only if the queue is full.
+        while not self._queue.empty() and (code is CloseCode.TOO_SLOW or self._queue.full()):
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
+
+    async def _write(self) -> None:
+        try:
+            while (text := await self._queue.get()) is not None:
+                await self.websocket.send_text(text)
+            await self.websocket.close(int(self.close_code or CloseCode.NORMAL))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the client went away first; the reader sees that too
+        finally:
+            self._done.set()
+
+    async def serve(self, handle: FrameHandler) -> None:
+        """Read frames and hand each to `handle` until the client leaves or we close."""
+        writer = asyncio.create_task(self._write())
+        try:
+            while not self.closing:
+                message = await self.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                data = message.get("text")
+                if data is None:
+                    data = message.get("bytes") or b""
+                await handle(data)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass
+        finally:
+            if not self.closing:
+                self.close(CloseCode.NORMAL)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._done.wait(), 5)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer

@@ -1,0 +1,112 @@
+"""A counsellor's console socket: status, offers, accepting and declining, ending and transfers.
+
+The socket is opened with the staff session cookie (checked by the app before this runs). Each
+frame is validated (`chat.frames`), rate limited, turned into a routing event and submitted; a
+refused event comes back as an error frame with the routing policy's code and changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+
+import structlog
+
+from chat import frames
+from chat.connection import CloseCode, Connection
+from chat.hub import Hub
+from chat.rate_limit import Strikes, TokenBucket
+from queueing import events
+from queueing.model import PolicyError
+from queueing.router import Router
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+class CounsellorSocket:
+    """Handles one console connection of one counsellor."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        counsellor_id: str,
+        router: Router,
+        hub: Hub,
+        frame_rate: int = 20,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.connection = connection
+        self.counsellor_id = counsellor_id
+        self._router = router
+        self._hub = hub
+        self._clock = clock
+        self._bucket = TokenBucket(
+            burst=3 * frame_rate, per_second=frame_rate, tokens=3 * frame_rate
+        )
+        self._strikes = Strikes()
+
+    async def open(self) -> None:
+        """Join the hub and end a disconnect grace time, if one is running."""
+        self._hub.add_counsellor(self.counsellor_id, self.connection)
+        # Refused when no grace time runs: a first connection, or a second console.
+        with contextlib.suppress(PolicyError):
+            await self._router.submit(events.CounsellorReconnected(self.counsellor_id))
+        self.connection.send(frames.server_frame("hello", counsellor_id=self.counsellor_id))
+
+    async def close(self) -> None:
+        """Leave the hub; the last console of the counsellor going starts the grace time."""
+        if self._hub.remove_counsellor(self.counsellor_id, self.connection):
+            # Refused when already offline, or already disconnected elsewhere.
+            with contextlib.suppress(PolicyError):
+                await self._router.submit(events.CounsellorDisconnected(self.counsellor_id))
+
+    def _refuse(self, error: frames.FrameError) -> None:
+        log.info("ws.frame_refused", role="counsellor", code=str(error.code))
+        self.connection.send(frames.error_frame(error))
+        if self._strikes.refused():
+            self.connection.close(CloseCode.POLICY_VIOLATION)
+
+    async def handle(self, raw: str | bytes) -> None:
+        """Validate and carry out one frame."""
+        if not self._bucket.allow(self._clock()):
+            self._refuse(frames.FrameError(frames.ErrorCode.RATE_LIMITED, "too many frames"))
+            return
+        try:
+            frame = frames.parse_client_frame(raw, frames.Role.COUNSELLOR)
+            await self._carry_out(frame)
+        except frames.FrameError as error:
+            self._refuse(error)
+            return
+        except PolicyError as error:
+            # A well-formed request the routing refused (an offer that just expired, say):
+            # races like that are normal, so they are answered but never count as abuse.
+            ref = getattr(frame, "chat_id", None)
+            refused = frames.FrameError(str(error.code), error.message, ref)
+            self.connection.send(frames.error_frame(refused))
+            return
+        self._strikes.accepted()
+
+    async def _carry_out(self, frame: frames.ClientFrame) -> None:
+        me = self.counsellor_id
+        match frame:
+            case frames.Ping():
+                self.connection.send(frames.server_frame("pong"))
+            case frames.SetStatus(status=status):
+                await self._router.submit(events.SetStatus(me, status))
+            case frames.Accept(chat_id=chat_id):
+                await self._router.submit(events.AcceptOffer(chat_id, me))
+            case frames.Decline(chat_id=chat_id):
+                await self._router.submit(events.DeclineOffer(chat_id, me))
+            case frames.End(chat_id=chat_id):
+                await self._router.submit(events.EndChat(chat_id, me))
+            case frames.Transfer(chat_id=chat_id, counsellor_id=target, queue=queue):
+                if target is not None:
+                    await self._router.submit(events.TransferToCounsellor(chat_id, me, target))
+                else:
+                    assert queue is not None
+                    await self._router.submit(events.TransferToQueue(chat_id, me, queue))
+            case _:
+                raise frames.FrameError(
+                    frames.ErrorCode.NOT_ALLOWED, "this frame type is not served on this socket"
+                )

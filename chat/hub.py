@@ -1,0 +1,226 @@
+"""This instance's sockets, and the routing effects each of them must hear about.
+
+Every instance follows the routing effects stream (`queueing.effect_feed`); the hub turns each
+effect into frames for the sockets it holds here: an offer for a counsellor connected to this
+instance, a "you are next" for a seeker waiting here. Places in line are recomputed for local
+waiting seekers after any change, at most every `POSITION_INTERVAL` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import asyncpg
+import structlog
+
+from chat.frames import server_frame
+from queueing.effects import (
+    ChatAbandoned,
+    ChatAssigned,
+    ChatEnded,
+    ChatOverflowed,
+    ChatQueued,
+    ChatRequeued,
+    CounsellorStatusChanged,
+    Effect,
+    OfferMade,
+    OfferWithdrawn,
+)
+from queueing.redis_queue import RedisQueue
+
+log = structlog.stdlib.get_logger(__name__)
+
+# A seeker's place is recomputed at most this often: places change with every arrival and
+# answer, and a seeker reading "3rd in line" needs it fresh to the second, not to the millisecond.
+POSITION_INTERVAL = 0.5
+
+
+class Sink(Protocol):
+    """Anything frames can be sent to: a connection."""
+
+    def send(self, text: str) -> None: ...
+
+
+class Hub:
+    """Local sockets by counsellor id and by chat id."""
+
+    def __init__(
+        self, db: asyncpg.Pool, queue: RedisQueue, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._db = db
+        self._queue = queue
+        self._clock = clock
+        self.counsellors: dict[str, set[Sink]] = {}
+        self.seekers: dict[str, set[Sink]] = {}
+        self._waiting: set[str] = set()  # local seekers' chats that are unanswered
+        self._last_place: dict[str, tuple[str, int, float | None]] = {}
+        self._positions_dirty = asyncio.Event()
+
+    # ------------------------------------------------------------------ registry
+
+    def add_counsellor(self, counsellor_id: str, sink: Sink) -> None:
+        self.counsellors.setdefault(counsellor_id, set()).add(sink)
+
+    def remove_counsellor(self, counsellor_id: str, sink: Sink) -> bool:
+        """Forget a socket; True when it was the counsellor's last one on this instance."""
+        sinks = self.counsellors.get(counsellor_id, set())
+        sinks.discard(sink)
+        if not sinks:
+            self.counsellors.pop(counsellor_id, None)
+            return True
+        return False
+
+    def add_seeker(self, chat_id: str, sink: Sink, waiting: bool) -> None:
+        self.seekers.setdefault(chat_id, set()).add(sink)
+        if waiting:
+            self._waiting.add(chat_id)
+            self._last_place.pop(chat_id, None)
+            self._positions_dirty.set()
+
+    def remove_seeker(self, chat_id: str, sink: Sink) -> bool:
+        sinks = self.seekers.get(chat_id, set())
+        sinks.discard(sink)
+        if not sinks:
+            self.seekers.pop(chat_id, None)
+            self._waiting.discard(chat_id)
+            self._last_place.pop(chat_id, None)
+            return True
+        return False
+
+    # ------------------------------------------------------------------ sending
+
+    def to_counsellor(self, counsellor_id: str, frame_type: str, **fields: Any) -> None:
+        sinks = self.counsellors.get(counsellor_id)
+        if sinks:
+            text = server_frame(frame_type, **fields)
+            for sink in list(sinks):
+                sink.send(text)
+
+    def to_seeker(self, chat_id: str, frame_type: str, **fields: Any) -> None:
+        sinks = self.seekers.get(chat_id)
+        if sinks:
+            text = server_frame(frame_type, **fields)
+            for sink in list(sinks):
+                sink.send(text)
+
+    # ------------------------------------------------------------------ effects
+
+    async def on_effect(self, effect: Effect, at: float) -> None:
+        """Carry one routing effect, made by the router at `at`, to the sockets on this instance
+        that it concerns."""
+        match effect:
+            case OfferMade():
+                if effect.counsellor_id in self.counsellors:
+                    # When the router offered it and when this instance relayed it: the
+                    # console shows how long ago it was offered, and the benchmark measures it.
+                    relayed = self._clock()
+                    fields = await self._offer_fields(effect)
+                    self.to_counsellor(
+                        effect.counsellor_id, "offer", routed_at=at, relayed_at=relayed, **fields
+                    )
+            case OfferWithdrawn():
+                self.to_counsellor(
+                    effect.counsellor_id,
+                    "offer_withdrawn",
+                    chat_id=effect.chat_id,
+                    reason=str(effect.reason),
+                )
+            case ChatAssigned():
+                self._answered(effect.chat_id)
+                self.to_counsellor(effect.counsellor_id, "chat_assigned", chat_id=effect.chat_id)
+                if effect.chat_id in self.seekers:
+                    name = await self._display_name(effect.counsellor_id)
+                    self.to_seeker(effect.chat_id, "assigned", counsellor=name)
+            case ChatOverflowed():
+                self.to_seeker(effect.chat_id, "overflowed")
+            case ChatQueued():
+                self._positions_dirty.set()
+            case ChatRequeued():
+                self.to_counsellor(
+                    effect.from_counsellor,
+                    "chat_removed",
+                    chat_id=effect.chat_id,
+                    reason=str(effect.reason),
+                )
+                if effect.chat_id in self.seekers:
+                    self._waiting.add(effect.chat_id)
+                    self.to_seeker(effect.chat_id, "requeued")
+            case ChatAbandoned():
+                self._answered(effect.chat_id)
+                self.to_seeker(effect.chat_id, "ended", by="seeker", reason=str(effect.reason))
+            case ChatEnded():
+                self.to_counsellor(
+                    effect.counsellor_id, "chat_ended", chat_id=effect.chat_id, by=str(effect.by)
+                )
+                self.to_seeker(effect.chat_id, "ended", by=str(effect.by), reason="ended")
+            case CounsellorStatusChanged():
+                self.to_counsellor(
+                    effect.counsellor_id,
+                    "status",
+                    status=str(effect.status),
+                    reason=str(effect.reason),
+                )
+        self._positions_dirty.set()
+
+    def _answered(self, chat_id: str) -> None:
+        self._waiting.discard(chat_id)
+        self._last_place.pop(chat_id, None)
+
+    async def _offer_fields(self, effect: OfferMade) -> dict[str, Any]:
+        row = await self._db.fetchrow(
+            """SELECT county_number, language, topic, created_at, overflowed_at
+               FROM chat_sessions WHERE id = $1""",
+            uuid.UUID(effect.chat_id),
+        )
+        fields: dict[str, Any] = {
+            "chat_id": effect.chat_id,
+            "deadline": effect.deadline,
+            "transferred": effect.transferred_from is not None,
+        }
+        if row is not None:
+            fields.update(
+                county=row["county_number"],
+                language=row["language"],
+                topic=row["topic"],
+                waiting_since=row["created_at"].timestamp(),
+                overflowed=row["overflowed_at"] is not None,
+            )
+        return fields
+
+    async def _display_name(self, counsellor_id: str) -> str:
+        name = await self._db.fetchval(
+            "SELECT display_name FROM users WHERE id = $1", int(counsellor_id)
+        )
+        return str(name) if name is not None else ""
+
+    # ------------------------------------------------------------------ places in line
+
+    async def run_positions(self) -> None:
+        """Send each local waiting seeker their place whenever it changes; until cancelled."""
+        while True:
+            await self._positions_dirty.wait()
+            self._positions_dirty.clear()
+            now = self._clock()
+            for chat_id in list(self._waiting):
+                try:
+                    place = await self._queue.position(chat_id, now)
+                except Exception:  # a Redis hiccup: try again on the next change
+                    log.exception("chat.position_failed")
+                    break
+                if place is None:
+                    continue
+                figure = (place.pool, place.position, place.expected_wait)
+                if self._last_place.get(chat_id) != figure and chat_id in self._waiting:
+                    self._last_place[chat_id] = figure
+                    self.to_seeker(
+                        chat_id,
+                        "queue",
+                        position=place.position,
+                        national=place.pool == "national",
+                        expected_wait=place.expected_wait,
+                    )
+            await asyncio.sleep(POSITION_INTERVAL)

@@ -1,0 +1,137 @@
+"""A seeker's chat socket: authenticated by the resume token in its first frame, never the URL.
+
+The seeker hears their place in line, the move to the national team, the counsellor's name when
+answered, and the end. A dropped connection while waiting starts the grace time; coming back
+within it (a reload, a tunnel) keeps the place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from chat import frames
+from chat.connection import CloseCode, Connection
+from chat.hub import Hub
+from chat.rate_limit import Strikes, TokenBucket
+from chat.store import ChatRecord
+from queueing import events
+from queueing.model import PolicyError
+from queueing.router import Router
+
+log = structlog.stdlib.get_logger(__name__)
+
+# The first frame must authenticate within this: long enough for a slow phone, short enough
+# that an idle unauthenticated socket does not hold a slot.
+AUTH_TIMEOUT = 10.0
+
+TokenCheck = Callable[[str], Awaitable[ChatRecord | None]]
+
+
+class SeekerSocket:
+    """Handles one seeker connection, from its authenticating first frame to its end."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        check_token: TokenCheck,
+        router: Router,
+        hub: Hub,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.connection = connection
+        self._check_token = check_token
+        self._router = router
+        self._hub = hub
+        self._clock = clock
+        self._bucket = TokenBucket()
+        self._strikes = Strikes()
+        self.chat: ChatRecord | None = None
+
+    @property
+    def chat_id(self) -> str | None:
+        return None if self.chat is None else str(self.chat.id)
+
+    async def expire_unauthenticated(self) -> None:
+        """Close the socket if its first frame has not authenticated it in time."""
+        await asyncio.sleep(AUTH_TIMEOUT)
+        if self.chat is None:
+            self.connection.close(CloseCode.AUTH_TIMEOUT)
+
+    async def close(self) -> None:
+        chat_id = self.chat_id
+        if chat_id is not None and self._hub.remove_seeker(chat_id, self.connection):
+            # Refused unless the chat is still waiting: an answered chat has its own grace.
+            with contextlib.suppress(PolicyError):
+                await self._router.submit(events.SeekerDisconnected(chat_id))
+
+    def _refuse(self, error: frames.FrameError) -> None:
+        log.info("ws.frame_refused", role="seeker", code=str(error.code))
+        self.connection.send(frames.error_frame(error))
+        if self._strikes.refused():
+            self.connection.close(CloseCode.POLICY_VIOLATION)
+
+    async def handle(self, raw: str | bytes) -> None:
+        if not self._bucket.allow(self._clock()):
+            self._refuse(frames.FrameError(frames.ErrorCode.RATE_LIMITED, "too many frames"))
+            return
+        try:
+            frame = frames.parse_client_frame(raw, frames.Role.SEEKER)
+            if self.chat is None:
+                await self._authenticate(frame)
+            else:
+                await self._carry_out(frame, self.chat_id or "")
+        except frames.FrameError as error:
+            self._refuse(error)
+            return
+        except PolicyError as error:
+            self.connection.send(
+                frames.error_frame(frames.FrameError(str(error.code), error.message))
+            )
+            return
+        self._strikes.accepted()
+
+    async def _authenticate(self, frame: frames.ClientFrame) -> None:
+        if not isinstance(frame, frames.Auth):
+            raise frames.FrameError(
+                frames.ErrorCode.NOT_AUTHENTICATED, "the first frame must be 'auth'"
+            )
+        chat = await self._check_token(frame.token)
+        if chat is None:
+            self.connection.send(
+                frames.error_frame(
+                    frames.FrameError(frames.ErrorCode.BAD_TOKEN, "unknown or expired token")
+                )
+            )
+            self.connection.close(CloseCode.NOT_AUTHENTICATED)
+            return
+        self.chat = chat
+        chat_id = str(chat.id)
+        waiting = chat.state in ("waiting", "offered")
+        self._hub.add_seeker(chat_id, self.connection, waiting=waiting)
+        if waiting:
+            # Refused when no grace time runs (a first connection): nothing to cancel.
+            with contextlib.suppress(PolicyError):
+                await self._router.submit(events.SeekerReconnected(chat_id))
+        self.connection.send(
+            frames.server_frame(
+                "welcome", chat_id=chat_id, state=chat.state, last_seq=chat.last_seq
+            )
+        )
+
+    async def _carry_out(self, frame: frames.ClientFrame, chat_id: str) -> None:
+        match frame:
+            case frames.Ping():
+                self.connection.send(frames.server_frame("pong"))
+            case frames.Leave():
+                await self._router.submit(events.SeekerLeft(chat_id))
+            case frames.Auth():
+                raise frames.FrameError(frames.ErrorCode.NOT_ALLOWED, "already authenticated")
+            case _:
+                raise frames.FrameError(
+                    frames.ErrorCode.NOT_ALLOWED, "this frame type is not served on this socket"
+                )

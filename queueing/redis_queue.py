@@ -1,0 +1,253 @@
+"""The routing policy on Redis: one shared routing state for any number of server instances.
+
+`RedisQueue` applies the rules of `queueing.policy` (the reference model) inside Lua scripts, one
+script call per operation, so each transition is atomic across instances: a chat is never offered
+to two counsellors, a counsellor never holds more than their capacity, and a timer fired by two
+instances at once is fired once. The Python here only encodes events, calls the scripts by SHA
+and decodes effects; the rules are in `queueing/lua/lib*.lua`, checked against the pure policy
+by a differential test (tests/queueing/test_redis_queue.py).
+
+Cost: a call reads the heads of sorted-set indexes, never every chat or counsellor (keys.py says
+what each index holds), and dispatch only looks at what the call changed: a new waiting chat is
+matched against the free counsellors in load order from the free set alone, a newly free
+counsellor reads the heads of their own queue and the pool. A tick that fires n timers costs
+O(n): a tick late by minutes after every instance was down does all that work in one step.
+
+Contract, as the pure policy's, plus:
+  - `apply(event, now, closed)` = `policy.tick(now)` then `policy.apply(event, now)` in one
+    atomic step. When the event is refused the timers' work stays done (as in the pure model) and
+    `RefusedEvent` (a PolicyError with the same code) carries the effects of those timers.
+  - Every call that has effects appends them to the stream `keys.effects_stream()` (field
+    `effects`: a JSON array as `effect_codec.decode_effects` reads; field `at`: now) in the same
+    script, so every instance sees offers atomically with the transition. Calls without effects
+    add no entry.
+  - `closed` is the set of centres closed by opening hours at `now`; the caller computes it, and
+    the script treats those centres exactly as the policy treats `schedule.is_open(now)` False.
+  - The settings reach the scripts through the config hash, written on first use and checked on
+    every call by digest: after Redis lost its data (or another instance wrote other settings)
+    the hash is rewritten and the call retried. Instances must share one Config.
+
+Deviations from the pure policy, and why:
+  - No `PositionsChanged` effect: computing every chat's place on every event is O(waiting
+    chats) per call. `position(chat_id, now)` answers for one chat with a ZRANK and a ZCOUNT;
+    callers re-ask when an effect may have moved a seeker (every change of place comes with one:
+    ChatQueued, ChatAssigned, ChatAbandoned, ChatOverflowed, ChatRequeued, OfferMade).
+    `snapshot()` derives `published_positions` from the places, which is what the policy holds.
+  - Opening hours: the script cannot evaluate a schedule. A chat that starts waiting in an open
+    scheduled centre gets the centre's next change (its closing time) from
+    `schedule.next_change(now)`, computed here (cached until that instant) and passed in ARGV,
+    so it overflows at closing time exactly as in the policy, and `next_deadline` includes it.
+    Inside one late tick, timers due before `now` see `closed` and that closing time as at `now`
+    (the policy evaluates them at each timer's own instant): callers wake at every opening-hours
+    change, so no schedule change falls between a timer and the tick firing it.
+  - The clock never runs backwards: a call whose `now` is behind the latest `now` any instance
+    used runs at that latest now (instances' clocks differ by milliseconds).
+  - Ended and abandoned chats are forgotten `closed_retention` seconds (a day) after they closed:
+    events naming them then get `unknown_chat` rather than `chat_closed`, and Redis stays bounded.
+    Postgres keeps the record.
+  - Counsellor and chat ids must not contain NUL (it separates ids in timer members).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any, cast
+
+import redis.asyncio as redis
+
+from queueing import redis_state
+from queueing.effect_codec import decode_effects, encode_event
+from queueing.effects import ChatPosition, Effect
+from queueing.events import Event
+from queueing.keys import RoutingKeys
+from queueing.model import NATIONAL, Config, ErrorCode, PolicyError, State
+
+# Scripts that carry the policy (the library first), and small ones that run on their own.
+POLICY_SCRIPTS = ("apply", "tick", "restore")
+PLAIN_SCRIPTS = ("position", "snapshot", "configure")
+# The Lua library, in the order its files are concatenated (see lua/lib.lua).
+LIBRARY = ("lib", "lib_store", "lib_order", "lib_lifecycle", "lib_guards", "lib_policy")
+
+# A closed chat is kept this long so late events about it get `chat_closed`: a day covers a
+# seeker's tab left open overnight and any retry of the day's events.
+CLOSED_RETENTION = 86_400.0
+# Without a change within the schedule's horizon, look again after this long (a year's
+# holidays are added at new year, so "never" is only ever provisional).
+_NO_CHANGE_RECHECK = 3_600.0
+# Keys deleted per command by `clear`.
+_CLEAR_BATCH = 500
+
+
+class RefusedEvent(PolicyError):
+    """The event was refused (state unchanged by it); `effects` are those of the timers that fell
+    due before it and were carried out in the same call."""
+
+    def __init__(self, code: ErrorCode, message: str, effects: list[Effect]) -> None:
+        super().__init__(code, message)
+        self.effects = effects
+
+
+def load_script(name: str) -> str:
+    """A routing script as Redis runs it: the policy scripts are the library followed by the
+    operation's own body (Redis scripts cannot `require`); the others are their file alone."""
+    lua = resources.files("queueing") / "lua"
+    parts = [*LIBRARY, name] if name in POLICY_SCRIPTS else [name]
+    return "\n".join((lua / f"{part}.lua").read_text() for part in parts)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _pairs(flat: Sequence[object]) -> dict[str, str]:
+    items = [_text(item) for item in flat]
+    return dict(zip(items[::2], items[1::2], strict=True))
+
+
+class _ClosingTimes:
+    """Each scheduled centre's next opening-hours change, cached until it passes."""
+
+    def __init__(self, config: Config) -> None:
+        self._schedules = {c: s.schedule for c, s in config.centres.items() if s.schedule}
+        self._cache: dict[str, tuple[float, float | None]] = {}  # county -> (asked at, change)
+
+    def argument(self, now: float, closed: frozenset[str]) -> str:
+        """The scripts' closing-times argument: "county at county at ..." for every open
+        scheduled centre with a change ahead."""
+        parts = []
+        for county, schedule in self._schedules.items():
+            if county in closed:
+                continue
+            asked, change = self._cache.get(county, (float("inf"), None))
+            fresh = asked <= now and (
+                now < change if change is not None else now < asked + _NO_CHANGE_RECHECK
+            )
+            if not fresh:
+                change = schedule.next_change(now)
+                self._cache[county] = (now, change)
+            if change is not None:
+                parts.append(f"{county} {change!r}")
+        return " ".join(parts)
+
+
+class RedisQueue:
+    """The routing state of one deployment, in Redis under `prefix`; see the module docstring."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        config: Config,
+        *,
+        closed_retention: float = CLOSED_RETENTION,
+    ) -> None:
+        self.keys = RoutingKeys(prefix)
+        self.config = config
+        self._client = client
+        self._key_list: list[str] = self.keys.script_keys()
+        self._scripts = {
+            name: client.register_script(load_script(name))
+            for name in (*POLICY_SCRIPTS, *PLAIN_SCRIPTS)
+        }
+        self._config_fields = redis_state.config_fields(config, closed_retention)
+        self._digest = self._config_fields["digest"]
+        self._closings = _ClosingTimes(config)
+        self._configured = False
+
+    async def _call(self, name: str, *args: str) -> Any:
+        return await self._scripts[name](keys=self._key_list, args=list(args))
+
+    async def configure(self) -> None:
+        """Write this queue's settings to the config hash (done on first use by itself)."""
+        flat = [part for item in self._config_fields.items() for part in item]
+        await self._call("configure", *flat)
+        self._configured = True
+
+    async def _transition(self, name: str, now: float, closed: frozenset[str], *extra: str) -> Any:
+        if not self._configured:
+            await self.configure()
+        args = [self._digest, repr(float(now)), " ".join(sorted(closed))]
+        args.append(self._closings.argument(now, closed))
+        reply = await self._call(name, *args, *extra)
+        if _text(reply[0]) == "config":  # Redis lost the hash, or another config wrote it
+            await self.configure()
+            reply = await self._call(name, *args, *extra)
+        code, message, encoded = (_text(part) for part in reply)
+        effects = decode_effects(encoded)
+        if code:
+            raise RefusedEvent(ErrorCode(code), message, effects)
+        return effects
+
+    async def apply(
+        self, event: Event, now: float, closed: frozenset[str] = frozenset()
+    ) -> list[Effect]:
+        """Fire due timers, then apply the event, atomically; the effects of both, in order.
+        Raises `RefusedEvent` (a PolicyError with the policy's code) if the event is refused."""
+        return cast(list[Effect], await self._transition("apply", now, closed, encode_event(event)))
+
+    async def tick(self, now: float, closed: frozenset[str] = frozenset()) -> list[Effect]:
+        """Fire every timer due at or before `now`, earliest first, then dispatch."""
+        return cast(list[Effect], await self._transition("tick", now, closed))
+
+    async def next_deadline(self) -> float | None:
+        """The earliest pending timer, or None: the instant to call `tick` at."""
+        head = await self._client.zrange(self.keys.timers(), 0, 0, withscores=True)
+        return float(head[0][1]) if head else None
+
+    async def position(self, chat_id: str, now: float) -> ChatPosition | None:
+        """The chat's place and expected wait, as `order.positions(state, now)[chat_id]`; None
+        once it is answered, closed or unknown."""
+        window = self.config.rate_window
+        reply = await self._call("position", chat_id, repr(float(now)), repr(window))
+        if reply is None:
+            return None
+        pool, place, answers = _text(reply[0]), int(reply[1]), int(reply[2])
+        expected = place * window / answers if answers else None
+        return ChatPosition(chat_id, pool, place, expected)
+
+    async def snapshot(self) -> State:
+        """The whole routing state read back in one atomic step, as a policy State."""
+        pools = [NATIONAL, *self.config.centres]
+        meta, counters, waits, answers, counsellors, chats = await self._call(
+            "snapshot", repr(self.config.rate_window), *pools
+        )
+
+        def objects(flat: Sequence[Any]) -> dict[str, dict[str, str]]:
+            return {_text(flat[i]): _pairs(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+        return redis_state.decode_state(
+            self.config,
+            meta=_pairs(meta),
+            counters=_pairs(counters),
+            answer_waits=[_text(w) for w in waits],
+            answers=[_text(a) for a in answers],
+            counsellors=objects(counsellors),
+            chats=objects(chats),
+        )
+
+    async def restore(self, state: State) -> None:
+        """Replace the routing state by `state` (e.g. rebuilt from PostgreSQL after Redis lost
+        its data). Not atomic with other instances' calls: run it before they route again (the
+        service holds `keys.rebuild_lock()`, which this keeps, as it keeps `keys.epoch()` and
+        the effects stream, so feeds reading it carry on)."""
+        await self._delete(keep=self.keys.control_keys() | {self.keys.effects_stream()})
+        await self.configure()
+        await self._call("restore", redis_state.encode_state(state))
+
+    async def clear(self) -> None:
+        """Delete every routing key under the prefix (the effects stream and epoch included)."""
+        await self._delete(keep=frozenset())
+
+    async def _delete(self, keep: frozenset[str]) -> None:
+        batch: list[Any] = []
+        async for key in self._client.scan_iter(match=self.keys.pattern(), count=1000):
+            if _text(key) in keep:
+                continue
+            batch.append(key)
+            if len(batch) >= _CLEAR_BATCH:
+                await self._client.unlink(*batch)
+                batch.clear()
+        if batch:
+            await self._client.unlink(*batch)
+        self._configured = False
