@@ -94,6 +94,8 @@ class CounsellorSocket:
                 self.connection.send(frames.server_frame("pong"))
             case frames.SetStatus(status=status):
                 await self._router.submit(events.SetStatus(me, status))
+            case frames.SetAutoAccept(enabled=enabled):
+                await self._router.submit(events.SetAutoAccept(me, enabled))
             case frames.Accept(chat_id=chat_id):
                 await self._router.submit(events.AcceptOffer(chat_id, me))
             case frames.Decline(chat_id=chat_id):

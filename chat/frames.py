@@ -128,6 +128,13 @@ class SetStatus:
 
 
 @dataclass(frozen=True)
+class SetAutoAccept:
+    """Offers to this counsellor are accepted at once while on."""
+
+    enabled: bool
+
+
+@dataclass(frozen=True)
 class Accept:
     chat_id: str
 
@@ -168,6 +175,7 @@ ClientFrame = (
     | Leave
     | Ping
     | SetStatus
+    | SetAutoAccept
     | Accept
     | Decline
     | Transfer
@@ -319,6 +327,7 @@ _SEEKER_FRAMES: dict[str, _Parser] = {
 _COUNSELLOR_FRAMES: dict[str, _Parser] = {
     "resume": _resume,
     "status": lambda f: SetStatus(f.choice("status", STATUSES)),
+    "auto_accept": lambda f: SetAutoAccept(f.flag("enabled")),
     "accept": lambda f: Accept(f.chat_id()),
     "decline": lambda f: Decline(f.chat_id()),
     "message": lambda f: _message(f, Role.COUNSELLOR),

@@ -30,6 +30,7 @@ from queueing.effects import (
     OfferMade,
     OfferWithdrawn,
 )
+from queueing.model import UNANSWERED, ChatStatus
 from queueing.redis_queue import RedisQueue
 
 log = structlog.stdlib.get_logger(__name__)
@@ -90,6 +91,21 @@ class Hub:
             self._last_place.pop(chat_id, None)
             return True
         return False
+
+    async def greet_seeker(self, chat_id: str) -> str | None:
+        """Tell a seeker who just joined what the router already did with their chat (they may
+        have been answered before their socket opened, or while it was down); the chat's routing
+        status, or None when the router does not know the chat."""
+        chat = await self._queue.chat(chat_id)
+        if chat is None:
+            return None
+        if chat.status is ChatStatus.ACTIVE and chat.counsellor_id is not None:
+            self._answered(chat_id)
+            name = await self._display_name(chat.counsellor_id)
+            self.to_seeker(chat_id, "assigned", counsellor=name)
+        elif chat.status in UNANSWERED and chat.overflowed:
+            self.to_seeker(chat_id, "overflowed")
+        return str(chat.status)
 
     # ------------------------------------------------------------------ sending
 

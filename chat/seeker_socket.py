@@ -111,17 +111,19 @@ class SeekerSocket:
             return
         self.chat = chat
         chat_id = str(chat.id)
-        waiting = chat.state in ("waiting", "offered")
-        self._hub.add_seeker(chat_id, self.connection, waiting=waiting)
-        if waiting:
-            # Refused when no grace time runs (a first connection): nothing to cancel.
-            with contextlib.suppress(PolicyError):
-                await self._router.submit(events.SeekerReconnected(chat_id))
+        # Join the hub first, then ask the router where the chat stands: whatever happens after
+        # joining arrives as frames, whatever happened before comes from `greet_seeker`.
+        self._hub.add_seeker(chat_id, self.connection, waiting=chat.state in ("waiting", "offered"))
         self.connection.send(
             frames.server_frame(
                 "welcome", chat_id=chat_id, state=chat.state, last_seq=chat.last_seq
             )
         )
+        status = await self._hub.greet_seeker(chat_id)
+        if status in ("waiting", "offered"):
+            # Refused when no grace time runs (a first connection): nothing to cancel.
+            with contextlib.suppress(PolicyError):
+                await self._router.submit(events.SeekerReconnected(chat_id))
 
     async def _carry_out(self, frame: frames.ClientFrame, chat_id: str) -> None:
         match frame:

@@ -61,7 +61,7 @@ from queueing.effect_codec import decode_effects, encode_event
 from queueing.effects import ChatPosition, Effect
 from queueing.events import Event
 from queueing.keys import RoutingKeys
-from queueing.model import NATIONAL, Config, ErrorCode, PolicyError, State
+from queueing.model import NATIONAL, Chat, Config, ErrorCode, PolicyError, State
 
 # Scripts that carry the policy (the library first), and small ones that run on their own.
 POLICY_SCRIPTS = ("apply", "tick", "restore")
@@ -205,6 +205,13 @@ class RedisQueue:
         pool, place, answers = _text(reply[0]), int(reply[1]), int(reply[2])
         expected = place * window / answers if answers else None
         return ChatPosition(chat_id, pool, place, expected)
+
+    async def chat(self, chat_id: str) -> Chat | None:
+        """One chat's routing state (one HGETALL), or None when the router does not know it."""
+        fields = await self._client.hgetall(self.keys.chat_prefix() + chat_id)
+        if not fields:
+            return None
+        return redis_state.decode_chat(chat_id, {_text(k): _text(v) for k, v in fields.items()})
 
     async def snapshot(self) -> State:
         """The whole routing state read back in one atomic step, as a policy State."""

@@ -23,9 +23,12 @@ from queueing.redis_queue import RedisQueue
 
 log = structlog.stdlib.get_logger(__name__)
 
-# The longest the timer sleeps without looking at Redis again: a safety net for a wake-up that
-# was missed (an instance that died between changing a deadline and publishing it).
-MAX_TIMER_SLEEP = 1.0
+# The longest the timer sleeps without looking at Redis again. Not how timers work (every change
+# of a deadline comes with an effect on the stream, which wakes every instance's timer), only a
+# safety net should a wake-up be lost with a dropped Redis connection.
+MAX_TIMER_SLEEP = 10.0
+# After a failed tick (Redis unreachable, say), try again this soon: deadlines are seconds apart.
+RETRY_AFTER_FAILURE = 1.0
 
 
 class Router:
@@ -92,4 +95,4 @@ class Router:
                 await self.tick()
             except Exception:  # the timer must outlive a failed tick
                 log.exception("routing.tick_failed")
-                await asyncio.sleep(MAX_TIMER_SLEEP)
+                await asyncio.sleep(RETRY_AFTER_FAILURE)

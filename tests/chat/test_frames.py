@@ -23,6 +23,7 @@ from chat.frames import (
     Resume,
     Role,
     SendMessage,
+    SetAutoAccept,
     SetStatus,
     Transfer,
     Typing,
@@ -52,6 +53,7 @@ def frame(**fields: Any) -> str:
         (Role.SEEKER, frame(type="ping"), Ping()),
         (Role.COUNSELLOR, frame(type="status", status="away"), SetStatus("away")),
         (Role.COUNSELLOR, frame(type="accept", chat_id=CHAT), Accept(CHAT)),
+        (Role.COUNSELLOR, frame(type="auto_accept", enabled=True), SetAutoAccept(True)),
         (Role.COUNSELLOR, frame(type="message", chat_id=CHAT, client_id="a", text="Hello"),
          SendMessage(CHAT, "a", "Hello")),
         (Role.COUNSELLOR, frame(type="note", chat_id=CHAT, client_id="a", text="internal"),
@@ -137,12 +139,14 @@ json_values = st.recursive(
     max_leaves=12,
 )
 frame_types = st.sampled_from(
-    ["auth", "message", "note", "typing", "read", "leave", "ping", "status", "accept", "decline",
+    ["auth", "message", "note", "typing", "read", "leave", "ping", "status", "auto_accept",
+     "accept", "decline",
      "transfer", "end", "wrap_up", "resume", "shout", ""]
 )  # fmt: skip
 field_names = st.sampled_from(
     ["token", "last_seq", "client_id", "text", "active", "seq", "chat_id", "status",
-     "counsellor_id", "queue", "category", "topics", "note", "last_seqs", "v", "type"]
+     "counsellor_id", "queue", "category", "topics", "note", "last_seqs", "v", "type",
+     "enabled"]
 )  # fmt: skip
 
 
@@ -165,6 +169,7 @@ def test_random_frames_parse_or_are_refused_with_a_known_code(
     else:
         assert type(parsed).__name__ in {
             "Auth", "Resume", "SendMessage", "Typing", "Read", "Leave", "Ping", "SetStatus",
+            "SetAutoAccept",
             "Accept", "Decline", "Transfer", "End", "WrapUp",
         }  # fmt: skip
 

@@ -98,6 +98,27 @@ async def test_a_declined_offer_returns_the_chat_and_an_accept_of_it_is_refused(
         await ola.close()
 
 
+async def test_auto_accept_assigns_without_an_offer_to_answer(
+    instances: tuple[ServerProcess, ServerProcess],
+) -> None:
+    a, b = instances
+    aslak = await open_counsellor(a.url, staff_cookie(a.url, "aslak", DEMO_PASSWORD))
+    try:
+        await send(aslak, "auto_accept", enabled=True)
+        await send(aslak, "status", status="available")
+        chat = start_chat(b.url, "55", language="se")
+        seeker = await open_seeker(b.url, chat["token"])
+        assigned = await receive(aslak, "chat_assigned")
+        assert assigned["chat_id"] == chat["chat_id"]
+        assert (await receive(seeker, "assigned"))["counsellor"] == "Aslak (Troms)"
+        await send(aslak, "end", chat_id=chat["chat_id"])
+        await receive(seeker, "ended")
+        await seeker.close()
+    finally:
+        await send(aslak, "status", status="offline")
+        await aslak.close()
+
+
 async def test_the_seeker_hears_their_place_in_line(
     instances: tuple[ServerProcess, ServerProcess],
 ) -> None:
