@@ -18,7 +18,9 @@ import structlog
 from app.routing_config import load_routing_config, registration_for
 from app.settings import Settings
 from app.users import find_user, list_users
+from chat.conversation import Conversations
 from chat.hub import Hub
+from chat.live import LiveChats
 from chat.routing_record import RoutingRecorder
 from queueing import policy
 from queueing.effect_codec import decode_effects
@@ -79,6 +81,7 @@ class RoutingService:
     queue: RedisQueue
     router: Router
     hub: Hub
+    conversations: Conversations
     instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -152,6 +155,7 @@ class RoutingService:
             spawn(self.hub.run_positions()),
             spawn(recorder.run()),
             spawn(self.watch_state()),
+            spawn(self.conversations.live.run()),
         ]
 
     async def stop(self) -> None:
@@ -170,6 +174,7 @@ async def start_routing(
         config = await load_routing_config(conn, settings, time.time())
     queue = RedisQueue(client, settings.redis_prefix, config)
     router = Router(queue, config)
+    live = LiveChats(client, db, settings.redis_prefix)
     service = RoutingService(
         settings=settings,
         db=db,
@@ -177,7 +182,8 @@ async def start_routing(
         config=config,
         queue=queue,
         router=router,
-        hub=Hub(db, queue),
+        hub=Hub(db, queue, live),
+        conversations=Conversations(db, queue, live),
     )
     await service.ensure_state()
     for registration in await service.registrations():

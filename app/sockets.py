@@ -65,6 +65,7 @@ async def counsellor_socket(websocket: WebSocket) -> None:
         counsellor_id,
         routing.router,
         routing.hub,
+        routing.conversations,
         frame_rate=services_of(websocket).settings.counsellor_frame_rate,
     )
     await handler.open()
@@ -88,7 +89,10 @@ async def seeker_socket(websocket: WebSocket) -> None:
             return await chat_for_token(conn, token, datetime.fromtimestamp(time.time(), UTC))
 
     connection = Connection(websocket)
-    handler = SeekerSocket(connection, check_token, services.routing.router, services.routing.hub)
+    routing = services.routing
+    handler = SeekerSocket(
+        connection, check_token, routing.router, routing.hub, routing.conversations
+    )
     deadline = asyncio.create_task(handler.expire_unauthenticated())
     try:
         await connection.serve(handler.handle)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from enum import IntEnum
+from typing import Protocol
 
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -38,6 +39,12 @@ class CloseCode(IntEnum):
 
 
 FrameHandler = Callable[[str | bytes], Awaitable[None]]
+
+
+class Sink(Protocol):
+    """Anything frames can be sent to: a connection, or a test's recorder."""
+
+    def send(self, text: str) -> None: ...
 
 
 class Connection:

@@ -1,8 +1,10 @@
-"""A counsellor's console socket: status, offers, accepting and declining, ending and transfers.
+"""A counsellor's console socket: status, offers, every chat the counsellor holds, wrap-ups.
 
 The socket is opened with the staff session cookie (checked by the app before this runs). Each
-frame is validated (`chat.frames`), rate limited, turned into a routing event and submitted; a
-refused event comes back as an error frame with the routing policy's code and changes nothing.
+frame is validated (`chat.frames`) and rate limited. Routing frames (status, accept, decline,
+end, transfer) become routing events; chat frames (message, note, typing, read, wrap-up) go to
+`chat.conversation`. A refused frame comes back as an error frame with a code and changes
+nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import structlog
 
 from chat import frames
 from chat.connection import CloseCode, Connection
+from chat.conversation import Conversations
 from chat.hub import Hub
 from chat.rate_limit import Strikes, TokenBucket
 from queueing import events
@@ -33,6 +36,7 @@ class CounsellorSocket:
         counsellor_id: str,
         router: Router,
         hub: Hub,
+        conversations: Conversations,
         frame_rate: int = 20,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -40,6 +44,7 @@ class CounsellorSocket:
         self.counsellor_id = counsellor_id
         self._router = router
         self._hub = hub
+        self._conversations = conversations
         self._clock = clock
         self._bucket = TokenBucket(
             burst=3 * frame_rate, per_second=frame_rate, tokens=3 * frame_rate
@@ -47,15 +52,28 @@ class CounsellorSocket:
         self._strikes = Strikes()
 
     async def open(self) -> None:
-        """Join the hub and end a disconnect grace time, if one is running."""
+        """Join the hub, end a disconnect grace time if one is running, and say hello with the
+        counsellor's routing state and chats."""
         self._hub.add_counsellor(self.counsellor_id, self.connection)
         # Refused when no grace time runs: a first connection, or a second console.
         with contextlib.suppress(PolicyError):
             await self._router.submit(events.CounsellorReconnected(self.counsellor_id))
-        self.connection.send(frames.server_frame("hello", counsellor_id=self.counsellor_id))
+        chats = await self._hub.counsellor_chats(self.counsellor_id, self.connection)
+        me = await self._router.queue.counsellor(self.counsellor_id)
+        self.connection.send(
+            frames.server_frame(
+                "hello",
+                counsellor_id=self.counsellor_id,
+                status=None if me is None else str(me.status),
+                capacity=None if me is None else me.capacity,
+                auto_accept=None if me is None else me.auto_accept,
+                chats=chats,
+            )
+        )
 
     async def close(self) -> None:
         """Leave the hub; the last console of the counsellor going starts the grace time."""
+        self._conversations.live.unfollow_all(self.connection)
         if self._hub.remove_counsellor(self.counsellor_id, self.connection):
             # Refused when already offline, or already disconnected elsewhere.
             with contextlib.suppress(PolicyError):
@@ -108,7 +126,11 @@ class CounsellorSocket:
                 else:
                     assert queue is not None
                     await self._router.submit(events.TransferToQueue(chat_id, me, queue))
+            case frames.Resume(last_seqs=last_seqs):
+                live = self._conversations.live
+                for chat_id in await live.resume(self.connection, dict(last_seqs)):
+                    self.connection.send(
+                        frames.server_frame("chat_removed", chat_id=chat_id, reason="not_yours")
+                    )
             case _:
-                raise frames.FrameError(
-                    frames.ErrorCode.NOT_ALLOWED, "this frame type is not served on this socket"
-                )
+                await self._conversations.counsellor_says(self.connection, me, frame)

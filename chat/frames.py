@@ -47,6 +47,8 @@ class ErrorCode(StrEnum):
     BAD_TOKEN = "bad_token"  # noqa: S105 - an error code, not a secret
     NOT_YOUR_CHAT = "not_your_chat"
     NOT_ALLOWED = "not_allowed"
+    CHAT_CLOSED = "chat_closed"
+    NOT_ENDED = "not_ended"
     CONFLICT = "conflict"
     INTERNAL = "internal"
 

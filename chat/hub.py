@@ -12,12 +12,15 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 import structlog
 
+from chat.connection import Sink
+from chat.counsellor_records import awaiting_wrap_up
 from chat.frames import server_frame
+from chat.live import COUNSELLOR, LiveChats
 from queueing.effects import (
     ChatAbandoned,
     ChatAssigned,
@@ -40,21 +43,21 @@ log = structlog.stdlib.get_logger(__name__)
 POSITION_INTERVAL = 0.5
 
 
-class Sink(Protocol):
-    """Anything frames can be sent to: a connection."""
-
-    def send(self, text: str) -> None: ...
-
-
 class Hub:
     """Local sockets by counsellor id and by chat id."""
 
     def __init__(
-        self, db: asyncpg.Pool, queue: RedisQueue, clock: Callable[[], float] = time.time
+        self,
+        db: asyncpg.Pool,
+        queue: RedisQueue,
+        live: LiveChats,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._queue = queue
+        self.live = live
         self._clock = clock
+        self._following: set[asyncio.Task[None]] = set()
         self.counsellors: dict[str, set[Sink]] = {}
         self.seekers: dict[str, set[Sink]] = {}
         self._waiting: set[str] = set()  # local seekers' chats that are unanswered
@@ -107,6 +110,20 @@ class Hub:
             self.to_seeker(chat_id, "overflowed")
         return str(chat.status)
 
+    async def counsellor_chats(self, counsellor_id: str, sink: Sink) -> list[dict[str, Any]]:
+        """The chats a console opening now shows: those the counsellor holds, then those they
+        ended without a wrap-up. The socket follows each, sending nothing until the console's
+        `resume` says what it has."""
+        holder = await self._queue.counsellor(counsellor_id)
+        active = sorted(holder.active) if holder is not None else []
+        async with self._db.acquire() as conn:
+            ended = [str(c) for c in await awaiting_wrap_up(conn, int(counsellor_id))]
+        chats = []
+        for chat_id, state in [*((c, "active") for c in active), *((c, "wrap_up") for c in ended)]:
+            await self.live.follow(chat_id, sink, COUNSELLOR, after=None)
+            chats.append({**await self._chat_fields(chat_id), "state": state})
+        return chats
+
     # ------------------------------------------------------------------ sending
 
     def to_counsellor(self, counsellor_id: str, frame_type: str, **fields: Any) -> None:
@@ -130,6 +147,8 @@ class Hub:
         that it concerns."""
         match effect:
             case OfferMade():
+                if effect.transferred_from is not None:
+                    self._hand_over(effect.chat_id, effect.transferred_from, "transfer")
                 if effect.counsellor_id in self.counsellors:
                     # When the router offered it and when this instance relayed it: the
                     # console shows how long ago it was offered, and the benchmark measures it.
@@ -147,7 +166,18 @@ class Hub:
                 )
             case ChatAssigned():
                 self._answered(effect.chat_id)
-                self.to_counsellor(effect.counsellor_id, "chat_assigned", chat_id=effect.chat_id)
+                if effect.counsellor_id in self.counsellors:
+                    fields = await self._chat_fields(effect.chat_id)
+                    self.to_counsellor(
+                        effect.counsellor_id,
+                        "chat_assigned",
+                        auto_accepted=effect.auto_accepted,
+                        **fields,
+                    )
+                    # The whole conversation so far follows: what the seeker wrote while
+                    # waiting, or the transcript and notes of a transferred chat.
+                    for sink in list(self.counsellors.get(effect.counsellor_id, ())):
+                        self._follow(effect.chat_id, sink)
                 if effect.chat_id in self.seekers:
                     name = await self._display_name(effect.counsellor_id)
                     self.to_seeker(effect.chat_id, "assigned", counsellor=name)
@@ -156,15 +186,7 @@ class Hub:
             case ChatQueued():
                 self._positions_dirty.set()
             case ChatRequeued():
-                self.to_counsellor(
-                    effect.from_counsellor,
-                    "chat_removed",
-                    chat_id=effect.chat_id,
-                    reason=str(effect.reason),
-                )
-                if effect.chat_id in self.seekers:
-                    self._waiting.add(effect.chat_id)
-                    self.to_seeker(effect.chat_id, "requeued")
+                self._hand_over(effect.chat_id, effect.from_counsellor, str(effect.reason))
             case ChatAbandoned():
                 self._answered(effect.chat_id)
                 self.to_seeker(effect.chat_id, "ended", by="seeker", reason=str(effect.reason))
@@ -182,21 +204,40 @@ class Hub:
                 )
         self._positions_dirty.set()
 
+    def _hand_over(self, chat_id: str, counsellor_id: str, reason: str) -> None:
+        """The counsellor no longer holds the chat (it went back to a queue, or is offered to
+        a colleague): their consoles drop it, and the seeker waits again."""
+        self.to_counsellor(counsellor_id, "chat_removed", chat_id=chat_id, reason=reason)
+        for sink in list(self.counsellors.get(counsellor_id, ())):
+            self.live.unfollow(chat_id, sink)
+        if chat_id in self.seekers:
+            self._waiting.add(chat_id)
+            self.to_seeker(chat_id, "requeued", reason=reason)
+
+    def _follow(self, chat_id: str, sink: Sink) -> None:
+        task = asyncio.create_task(self.live.follow(chat_id, sink, COUNSELLOR, after=0))
+        self._following.add(task)
+        task.add_done_callback(self._following.discard)
+
     def _answered(self, chat_id: str) -> None:
         self._waiting.discard(chat_id)
         self._last_place.pop(chat_id, None)
 
     async def _offer_fields(self, effect: OfferMade) -> dict[str, Any]:
-        row = await self._db.fetchrow(
-            """SELECT county_number, language, topic, created_at, overflowed_at
-               FROM chat_sessions WHERE id = $1""",
-            uuid.UUID(effect.chat_id),
-        )
-        fields: dict[str, Any] = {
-            "chat_id": effect.chat_id,
+        return {
+            **await self._chat_fields(effect.chat_id),
             "deadline": effect.deadline,
             "transferred": effect.transferred_from is not None,
         }
+
+    async def _chat_fields(self, chat_id: str) -> dict[str, Any]:
+        """What a console shows about a chat, its content aside."""
+        row = await self._db.fetchrow(
+            """SELECT county_number, language, topic, created_at, overflowed_at
+               FROM chat_sessions WHERE id = $1""",
+            uuid.UUID(chat_id),
+        )
+        fields: dict[str, Any] = {"chat_id": chat_id}
         if row is not None:
             fields.update(
                 county=row["county_number"],

@@ -1,8 +1,9 @@
 """A seeker's chat socket: authenticated by the resume token in its first frame, never the URL.
 
 The seeker hears their place in line, the move to the national team, the counsellor's name when
-answered, and the end. A dropped connection while waiting starts the grace time; coming back
-within it (a reload, a tunnel) keeps the place.
+answered, the conversation, and the end. The first frame names the last message the client
+has; everything after it follows, then the live stream. A dropped connection while waiting
+starts the grace time; coming back within it (a reload, a tunnel) keeps the place.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import structlog
 
 from chat import frames
 from chat.connection import CloseCode, Connection
+from chat.conversation import Conversations
 from chat.hub import Hub
+from chat.live import SEEKER
 from chat.rate_limit import Strikes, TokenBucket
 from chat.store import ChatRecord
 from queueing import events
@@ -41,12 +44,14 @@ class SeekerSocket:
         check_token: TokenCheck,
         router: Router,
         hub: Hub,
+        conversations: Conversations,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.connection = connection
         self._check_token = check_token
         self._router = router
         self._hub = hub
+        self._conversations = conversations
         self._clock = clock
         self._bucket = TokenBucket()
         self._strikes = Strikes()
@@ -64,6 +69,7 @@ class SeekerSocket:
 
     async def close(self) -> None:
         chat_id = self.chat_id
+        self._conversations.live.unfollow_all(self.connection)
         if chat_id is not None and self._hub.remove_seeker(chat_id, self.connection):
             # Refused unless the chat is still waiting: an answered chat has its own grace.
             with contextlib.suppress(PolicyError):
@@ -124,6 +130,9 @@ class SeekerSocket:
             # Refused when no grace time runs (a first connection): nothing to cancel.
             with contextlib.suppress(PolicyError):
                 await self._router.submit(events.SeekerReconnected(chat_id))
+        await self._conversations.live.follow(
+            chat_id, self.connection, SEEKER, after=frame.last_seq
+        )
 
     async def _carry_out(self, frame: frames.ClientFrame, chat_id: str) -> None:
         match frame:
@@ -134,6 +143,4 @@ class SeekerSocket:
             case frames.Auth():
                 raise frames.FrameError(frames.ErrorCode.NOT_ALLOWED, "already authenticated")
             case _:
-                raise frames.FrameError(
-                    frames.ErrorCode.NOT_ALLOWED, "this frame type is not served on this socket"
-                )
+                await self._conversations.seeker_says(self.connection, chat_id, frame)

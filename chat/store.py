@@ -115,6 +115,31 @@ async def find_chat(conn: asyncpg.Connection, chat_id: uuid.UUID) -> ChatRecord 
     return None if row is None else _chat(row)
 
 
+# One round trip: a resend is found and returned as it was; otherwise the chat's counter moves
+# on and the message is stored under the new number, in the same statement (so the same
+# transaction, holding the chat row's lock until commit: numbers are committed in order).
+# A resend racing its first copy from another instance fails on the unique client id, which
+# rolls the whole statement back, counter included; the caller then reads the first copy.
+_APPEND = """
+WITH earlier AS (
+    SELECT chat_id, seq, sender_role, sender_user_id, kind, client_id, body, created_at
+    FROM messages WHERE chat_id = $1 AND sender_role = $2 AND client_id = $3
+), numbered AS (
+    UPDATE chat_sessions SET last_seq = last_seq + 1
+    WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM earlier)
+    RETURNING last_seq
+), stored AS (
+    INSERT INTO messages (chat_id, seq, sender_role, sender_user_id, kind, client_id, body,
+                          created_at)
+    SELECT $1, last_seq, $2, $4, $5, $3, $6, $7 FROM numbered
+    RETURNING chat_id, seq, sender_role, sender_user_id, kind, client_id, body, created_at
+)
+SELECT *, true AS new FROM stored
+UNION ALL
+SELECT *, false AS new FROM earlier
+"""
+
+
 async def append_message(
     conn: asyncpg.Connection,
     *,
@@ -128,44 +153,25 @@ async def append_message(
 ) -> tuple[StoredMessage, bool]:
     """Store a message with the chat's next sequence number; return it and whether it is new.
 
-    The chat row is locked while the number is taken, so numbers have no gaps and no two
-    messages share one. A client id seen before returns the earlier message unchanged, also
-    when the two copies race each other from two instances.
+    Numbers have no gaps and no two messages share one. A client id seen before returns the
+    earlier message unchanged, also when the two copies race each other from two instances.
+    Raises LookupError when there is no such chat.
     """
-    if client_id is not None:
-        existing = await _by_client_id(conn, chat_id, sender_role, client_id)
-        if existing is not None:
-            return existing, False
     try:
-        async with conn.transaction():
-            seq = await conn.fetchval(
-                "UPDATE chat_sessions SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
-                chat_id,
-            )
-            if seq is None:
-                raise LookupError(f"no chat {chat_id}")
-            row = await conn.fetchrow(
-                """INSERT INTO messages (chat_id, seq, sender_role, sender_user_id, kind,
-                                         client_id, body, created_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                   RETURNING chat_id, seq, sender_role, sender_user_id, kind, client_id, body,
-                             created_at""",
-                chat_id,
-                seq,
-                sender_role,
-                sender_user_id,
-                kind,
-                client_id,
-                body,
-                now,
-            )
+        row = await conn.fetchrow(
+            _APPEND, chat_id, sender_role, client_id, sender_user_id, kind, body, now
+        )
     except asyncpg.UniqueViolationError:
         # The same client id committed first on another connection; ours rolled back whole.
         assert client_id is not None
         existing = await _by_client_id(conn, chat_id, sender_role, client_id)
         assert existing is not None
         return existing, False
-    return _message(row), True
+    if row is None:
+        raise LookupError(f"no chat {chat_id}")
+    fields = dict(row)
+    new = fields.pop("new")
+    return StoredMessage(**fields), bool(new)
 
 
 async def _by_client_id(

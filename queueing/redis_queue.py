@@ -61,7 +61,7 @@ from queueing.effect_codec import decode_effects, encode_event
 from queueing.effects import ChatPosition, Effect
 from queueing.events import Event
 from queueing.keys import RoutingKeys
-from queueing.model import NATIONAL, Chat, Config, ErrorCode, PolicyError, State
+from queueing.model import NATIONAL, Chat, Config, Counsellor, ErrorCode, PolicyError, State
 
 # Scripts that carry the policy (the library first), and small ones that run on their own.
 POLICY_SCRIPTS = ("apply", "tick", "restore")
@@ -212,6 +212,16 @@ class RedisQueue:
         if not fields:
             return None
         return redis_state.decode_chat(chat_id, {_text(k): _text(v) for k, v in fields.items()})
+
+    async def counsellor(self, counsellor_id: str) -> Counsellor | None:
+        """One counsellor's routing state (one HGETALL), or None when the router does not know
+        them."""
+        fields = await self._client.hgetall(self.keys.counsellor_prefix() + counsellor_id)
+        if not fields:
+            return None
+        return redis_state.decode_counsellor(
+            counsellor_id, {_text(k): _text(v) for k, v in fields.items()}
+        )
 
     async def snapshot(self) -> State:
         """The whole routing state read back in one atomic step, as a policy State."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis.asyncio as redis
+from hypothesis import settings
 
 from app.database import drop_database
 from app.migrator import migrate
@@ -15,6 +16,11 @@ from app.seed import seed_demo
 from tests.support.aio import run_sync
 from tests.support.environment import RunEnvironment, new_run_environment
 from tests.support.server import ServerProcess
+
+# Property tests share two cores with servers, PostgreSQL and Redis started by other tests: a
+# per-example deadline would fail on the machine's noise, not on the code.
+settings.register_profile("eguide", deadline=None)
+settings.load_profile("eguide")
 
 
 async def _delete_prefixed(redis_url: str, prefix: str) -> None:

@@ -23,13 +23,19 @@ def staff_cookie(server_url: str, username: str, password: str) -> str:
         return f"eguide_session={client.cookies['eguide_session']}"
 
 
-async def open_counsellor(server_url: str, cookie: str) -> ClientConnection:
+async def open_console(server_url: str, cookie: str) -> tuple[ClientConnection, dict[str, Any]]:
+    """A counsellor's console socket and its hello (routing state and chats)."""
     socket = await connect(
         ws_url(server_url, "/ws/counsellor"),
         additional_headers={"Cookie": cookie, "Origin": server_url},
     )
     hello = await receive(socket, "hello")
     assert hello["counsellor_id"]
+    return socket, hello
+
+
+async def open_counsellor(server_url: str, cookie: str) -> ClientConnection:
+    socket, _ = await open_console(server_url, cookie)
     return socket
 
 

@@ -1,0 +1,194 @@
+"""What seekers and counsellors say in a chat: messages, notes, typing, read marks, the wrap-up.
+
+Each action is checked against where the chat stands in the router (`chat.access`), committed to
+PostgreSQL when it is kept, acknowledged to its sender, and only then published to the chat's
+followers (`chat.live`). A refused action raises FrameError and changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import structlog
+
+from chat import access, frames
+from chat.connection import Sink
+from chat.counsellor_records import add_note, save_wrap_up
+from chat.live import COUNSELLOR, SEEKER, LiveChats
+from chat.store import append_message
+from queueing.model import ChatStatus
+from queueing.redis_queue import RedisQueue
+
+log = structlog.stdlib.get_logger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.fromtimestamp(time.time(), UTC)
+
+
+class Conversations:
+    """The chat actions of one instance's sockets."""
+
+    def __init__(self, db: asyncpg.Pool, queue: RedisQueue, live: LiveChats) -> None:
+        self._db = db
+        self._queue = queue
+        self.live = live
+
+    async def standing(self, chat_id: str) -> tuple[ChatStatus | None, str | None]:
+        """The chat's routing status and the counsellor who holds (or last held) it. The
+        router's view first; once the router has forgotten a closed chat, the record's."""
+        chat = await self._queue.chat(chat_id)
+        if chat is not None:
+            return chat.status, chat.counsellor_id
+        async with self._db.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT state, counsellor_id FROM chat_sessions WHERE id = $1",
+                uuid.UUID(chat_id),
+            )
+        if row is None:
+            return None, None
+        holder = None if row["counsellor_id"] is None else str(row["counsellor_id"])
+        return ChatStatus(row["state"]), holder
+
+    # ------------------------------------------------------------------ seekers
+
+    async def seeker_says(self, sink: Sink, chat_id: str, frame: frames.ClientFrame) -> None:
+        """Carry out a seeker's message, typing or read frame in their own chat."""
+        match frame:
+            case frames.SendMessage(client_id=client_id, text=text):
+                access.require_seeker_open((await self.standing(chat_id))[0])
+                await self._store_message(sink, chat_id, SEEKER, None, client_id, text)
+            case frames.Typing(active=active):
+                await self.live.publish_signal(chat_id, "typing", SEEKER, active=active)
+            case frames.Read(seq=seq):
+                await self.live.publish_signal(chat_id, "read", SEEKER, seq=seq)
+            case _:
+                raise frames.FrameError(frames.ErrorCode.NOT_ALLOWED, "not a chat frame")
+
+    # ------------------------------------------------------------------ counsellors
+
+    async def counsellor_says(
+        self, sink: Sink, counsellor_id: str, frame: frames.ClientFrame
+    ) -> None:
+        """Carry out a counsellor's message, note, typing, read or wrap-up frame."""
+        match frame:
+            case frames.SendMessage(chat_id=str(chat_id), client_id=client_id, text=text):
+                await self._require_active(chat_id, counsellor_id)
+                if frame.note:
+                    await self._store_note(sink, chat_id, counsellor_id, client_id, text)
+                else:
+                    await self._store_message(
+                        sink, chat_id, COUNSELLOR, int(counsellor_id), client_id, text
+                    )
+            case frames.Typing(chat_id=str(chat_id), active=active):
+                self._require_following(sink, chat_id)
+                await self.live.publish_signal(chat_id, "typing", COUNSELLOR, active=active)
+            case frames.Read(chat_id=str(chat_id), seq=seq):
+                self._require_following(sink, chat_id)
+                await self.live.publish_signal(chat_id, "read", COUNSELLOR, seq=seq)
+            case frames.WrapUp():
+                await self._wrap_up(sink, counsellor_id, frame)
+            case _:
+                raise frames.FrameError(frames.ErrorCode.NOT_ALLOWED, "not a chat frame")
+
+    async def _require_active(self, chat_id: str, counsellor_id: str) -> None:
+        status, holder = await self.standing(chat_id)
+        access.require_counsellor_active(status, holder, counsellor_id, chat_id)
+
+    def _require_following(self, sink: Sink, chat_id: str) -> None:
+        """Typing and read marks are checked against what this socket follows: they are
+        passing signals, and following changes with every assignment, transfer and wrap-up."""
+        if not self.live.follows(chat_id, sink):
+            raise frames.FrameError(
+                frames.ErrorCode.NOT_YOUR_CHAT, "the chat is not yours", chat_id
+            )
+
+    async def _wrap_up(self, sink: Sink, counsellor_id: str, frame: frames.WrapUp) -> None:
+        status, holder = await self.standing(frame.chat_id)
+        access.require_counsellor_ended(status, holder, counsellor_id, frame.chat_id)
+        async with self._db.acquire() as conn:
+            stored = await save_wrap_up(
+                conn,
+                chat_id=uuid.UUID(frame.chat_id),
+                counsellor_id=int(counsellor_id),
+                category=frame.category,
+                topics=frame.topics,
+                note=frame.note,
+                now=_now(),
+            )
+        if not stored:
+            raise frames.FrameError(
+                frames.ErrorCode.CONFLICT, "the chat has a wrap-up already", frame.chat_id
+            )
+        log.info("chat.wrapped_up", chat=frame.chat_id, category=frame.category)
+        # Every console of the counsellor, on any instance, closes the chat.
+        await self.live.publish_closed(frame.chat_id)
+
+    # ------------------------------------------------------------------ storing
+
+    async def _store_message(
+        self,
+        sink: Sink,
+        chat_id: str,
+        role: str,
+        user_id: int | None,
+        client_id: str,
+        text: str,
+    ) -> None:
+        try:
+            async with self._db.acquire() as conn:
+                stored, new = await append_message(
+                    conn,
+                    chat_id=uuid.UUID(chat_id),
+                    sender_role=role,
+                    sender_user_id=user_id,
+                    client_id=client_id,
+                    body=text,
+                    now=_now(),
+                )
+        except LookupError:
+            raise frames.FrameError(
+                frames.ErrorCode.CHAT_CLOSED, "the chat is gone", client_id
+            ) from None
+        sink.send(
+            frames.server_frame(
+                "ack",
+                chat_id=chat_id,
+                client_id=client_id,
+                seq=stored.seq,
+                at=stored.created_at.timestamp(),
+            )
+        )
+        if new:
+            log.info("chat.message_stored", chat=chat_id, role=role, seq=stored.seq)
+        # A resend is published again: if the first copy's publisher died between commit and
+        # publish, this is how the other side hears of it; followers drop what they have.
+        await self.live.publish_message(chat_id, stored)
+
+    async def _store_note(
+        self, sink: Sink, chat_id: str, counsellor_id: str, client_id: str, text: str
+    ) -> None:
+        async with self._db.acquire() as conn:
+            note, new = await add_note(
+                conn,
+                chat_id=uuid.UUID(chat_id),
+                author_id=int(counsellor_id),
+                client_id=client_id,
+                body=text,
+                now=_now(),
+            )
+        sink.send(
+            frames.server_frame(
+                "ack",
+                chat_id=chat_id,
+                client_id=client_id,
+                note_id=note.id,
+                at=note.created_at.timestamp(),
+            )
+        )
+        if new:
+            log.info("chat.note_stored", chat=chat_id)
+            await self.live.publish_note(chat_id, note)
