@@ -108,6 +108,14 @@ def command_serve(settings: Settings, args: argparse.Namespace) -> None:
         # Messages are short and many; compression would cost CPU per frame and open the door
         # to compression side channels on confidential text.
         ws_per_message_deflate=False,
+        # A frame over this is refused by the WebSocket layer itself (close 1009) before any
+        # parsing; frames over `chat.frames.MAX_FRAME_BYTES` (32 KiB) get an error frame.
+        ws_max_size=64 * 1024,
+        # Protocol pings find dead connections (a phone that lost its network says nothing): a
+        # peer that does not answer within 20 s of a ping is closed, and a seeker's grace time
+        # starts.
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
         proxy_headers=True,
         server_header=False,
     )
