@@ -18,9 +18,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 log = structlog.stdlib.get_logger(__name__)
 
-# Frames queued for one client before it counts as too slow: a few seconds of a busy chat plus
-# a full resume burst.
+# Frames queued for one client before it counts as too slow: a few seconds of a busy chat.
 SEND_BUFFER = 512
+# A bulk send (a resume's history) waits for the client to read while the queue is half full;
+# a client that reads nothing for this long is too slow.
+BULK_PATIENCE_SECONDS = 10.0
 
 
 class CloseCode(IntEnum):
@@ -46,6 +48,8 @@ class Sink(Protocol):
 
     def send(self, text: str) -> None: ...
 
+    async def send_in_turn(self, text: str) -> None: ...
+
 
 class Connection:
     """A socket's writer task and bounded queue; `serve` runs the reader until the end."""
@@ -55,6 +59,8 @@ class Connection:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=send_buffer)
         self.close_code: CloseCode | None = None
         self._done = asyncio.Event()
+        self._room = asyncio.Event()  # set while the queue is under half full
+        self._room.set()
 
     @property
     def closing(self) -> bool:
@@ -70,6 +76,19 @@ class Connection:
             log.warning("ws.client_too_slow", queued=self._queue.qsize())
             self.close(CloseCode.TOO_SLOW)
 
+    async def send_in_turn(self, text: str) -> None:
+        """Queue a frame of a bulk send (a catch-up of many messages): wait while the queue is
+        half full, so a long history streams at the client's pace instead of overflowing the
+        queue; a client that reads nothing for BULK_PATIENCE_SECONDS is too slow."""
+        if self._queue.qsize() >= self._queue.maxsize // 2:
+            self._room.clear()
+            try:
+                await asyncio.wait_for(self._room.wait(), BULK_PATIENCE_SECONDS)
+            except TimeoutError:
+                log.warning("ws.client_too_slow", queued=self._queue.qsize())
+                self.close(CloseCode.TOO_SLOW)
+        self.send(text)
+
     def close(self, code: CloseCode) -> None:
         """Close after the frames already queued (all of them dropped when closing as too slow)."""
         if self.closing:
@@ -84,12 +103,15 @@ class Connection:
     async def _write(self) -> None:
         try:
             while (text := await self._queue.get()) is not None:
+                if self._queue.qsize() < self._queue.maxsize // 2:
+                    self._room.set()
                 await self.websocket.send_text(text)
             await self.websocket.close(int(self.close_code or CloseCode.NORMAL))
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the client went away first; the reader sees that too
         finally:
             self._done.set()
+            self._room.set()  # nothing waits for a queue nobody drains
 
     async def serve(self, handle: FrameHandler) -> None:
         """Read frames and hand each to `handle` until the client leaves or we close."""

@@ -167,7 +167,7 @@ class LiveChats:
                     async with self._db.acquire() as conn:
                         notes = await notes_of(conn, uuid.UUID(chat_id))
                     for note in notes:
-                        sink.send(await self._note_frame(chat_id, note))
+                        await sink.send_in_turn(await self._note_frame(chat_id, note))
                 sink.send(server_frame("synced", chat_id=chat_id, last_seq=follower.cursor.last))
             except (OSError, asyncpg.PostgresError):
                 # The next live message finds the gap and tries again.
@@ -181,7 +181,7 @@ class LiveChats:
             fetched = [LiveMessage.of(m, await self._name_of(m.sender_user_id)) for m in stored]
             out, again = follower.cursor.settle(fetched)
             for message in out:
-                follower.sink.send(self._message_frame(chat_id, message))
+                await follower.sink.send_in_turn(self._message_frame(chat_id, message))
             if out:
                 self._delivered(chat_id, follower, out[-1])
             if not again:
