@@ -171,15 +171,20 @@ class Conversations:
     async def _store_note(
         self, sink: Sink, chat_id: str, counsellor_id: str, client_id: str, text: str
     ) -> None:
-        async with self._db.acquire() as conn:
-            note, new = await add_note(
-                conn,
-                chat_id=uuid.UUID(chat_id),
-                author_id=int(counsellor_id),
-                client_id=client_id,
-                body=text,
-                now=_now(),
-            )
+        try:
+            async with self._db.acquire() as conn:
+                note, new = await add_note(
+                    conn,
+                    chat_id=uuid.UUID(chat_id),
+                    author_id=int(counsellor_id),
+                    client_id=client_id,
+                    body=text,
+                    now=_now(),
+                )
+        except LookupError:
+            raise frames.FrameError(
+                frames.ErrorCode.CHAT_CLOSED, "the chat is gone", client_id
+            ) from None
         sink.send(
             frames.server_frame(
                 "ack",

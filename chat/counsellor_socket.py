@@ -92,16 +92,29 @@ class CounsellorSocket:
             return
         try:
             frame = frames.parse_client_frame(raw, frames.Role.COUNSELLOR)
+        except frames.FrameError as error:
+            self._refuse(error)
+            return
+        try:
             await self._carry_out(frame)
         except frames.FrameError as error:
+            error.ref = frames.reference(frame)
             self._refuse(error)
             return
         except PolicyError as error:
             # A well-formed request the routing refused (an offer that just expired, say):
             # races like that are normal, so they are answered but never count as abuse.
-            ref = getattr(frame, "chat_id", None)
-            refused = frames.FrameError(str(error.code), error.message, ref)
+            refused = frames.FrameError(str(error.code), error.message, frames.reference(frame))
             self.connection.send(frames.error_frame(refused))
+            return
+        except Exception:  # a database or Redis failure: say so, keep the socket
+            log.exception("ws.frame_failed", role="counsellor")
+            failed = frames.FrameError(
+                frames.ErrorCode.INTERNAL,
+                "the server could not do that now; try again",
+                frames.reference(frame),
+            )
+            self.connection.send(frames.error_frame(failed))
             return
         self._strikes.accepted()
 

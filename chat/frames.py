@@ -373,6 +373,12 @@ def parse_client_frame(raw: str | bytes, role: Role) -> ClientFrame:
     return parsers[frame_type](_Fields(data, ref))
 
 
+def reference(frame: ClientFrame) -> str | None:
+    """What an error frame's `ref` names for a refused frame: its client id when it has one,
+    else the chat it is about."""
+    return getattr(frame, "client_id", None) or getattr(frame, "chat_id", None)
+
+
 def server_frame(frame_type: str, **fields: Any) -> str:
     """Encode a server frame as JSON text, with the protocol version."""
     return json.dumps({"v": PROTOCOL_VERSION, "type": frame_type, **fields}, ensure_ascii=False)

@@ -87,17 +87,30 @@ class SeekerSocket:
             return
         try:
             frame = frames.parse_client_frame(raw, frames.Role.SEEKER)
+        except frames.FrameError as error:
+            self._refuse(error)
+            return
+        try:
             if self.chat is None:
                 await self._authenticate(frame)
             else:
                 await self._carry_out(frame, self.chat_id or "")
         except frames.FrameError as error:
+            error.ref = frames.reference(frame)
             self._refuse(error)
             return
         except PolicyError as error:
-            self.connection.send(
-                frames.error_frame(frames.FrameError(str(error.code), error.message))
+            refused = frames.FrameError(str(error.code), error.message, frames.reference(frame))
+            self.connection.send(frames.error_frame(refused))
+            return
+        except Exception:  # a database or Redis failure: say so, keep the socket
+            log.exception("ws.frame_failed", role="seeker")
+            failed = frames.FrameError(
+                frames.ErrorCode.INTERNAL,
+                "the server could not do that now; try again",
+                frames.reference(frame),
             )
+            self.connection.send(frames.error_frame(failed))
             return
         self._strikes.accepted()
 
