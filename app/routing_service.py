@@ -153,6 +153,7 @@ class RoutingService:
             spawn(feed.run()),
             spawn(self.router.run_timer()),
             spawn(self.hub.run_positions()),
+            spawn(self.hub.run_queue_summaries()),
             spawn(recorder.run()),
             spawn(self.watch_state()),
             spawn(self.conversations.live.run()),

@@ -33,7 +33,7 @@ from queueing.effects import (
     OfferMade,
     OfferWithdrawn,
 )
-from queueing.model import UNANSWERED, ChatStatus
+from queueing.model import NATIONAL, UNANSWERED, ChatStatus
 from queueing.redis_queue import RedisQueue
 
 log = structlog.stdlib.get_logger(__name__)
@@ -41,6 +41,9 @@ log = structlog.stdlib.get_logger(__name__)
 # A seeker's place is recomputed at most this often: places change with every arrival and
 # answer, and a seeker reading "3rd in line" needs it fresh to the second, not to the millisecond.
 POSITION_INTERVAL = 0.5
+# A console's queue summary (waiting chats and the oldest wait) is sent at most this often: it
+# is glanced at, and with many consoles each round reads every line the consoles serve.
+SUMMARY_INTERVAL = 1.0
 
 
 class Hub:
@@ -63,11 +66,16 @@ class Hub:
         self._waiting: set[str] = set()  # local seekers' chats that are unanswered
         self._last_place: dict[str, tuple[str, int, float | None]] = {}
         self._positions_dirty = asyncio.Event()
+        self._summaries_dirty = asyncio.Event()
+        self._served: dict[str, list[str]] = {}  # counsellor -> the queues they serve
+        self._last_summary: dict[str, list[dict[str, Any]]] = {}
 
     # ------------------------------------------------------------------ registry
 
     def add_counsellor(self, counsellor_id: str, sink: Sink) -> None:
         self.counsellors.setdefault(counsellor_id, set()).add(sink)
+        self._last_summary.pop(counsellor_id, None)  # the new console needs one too
+        self._summaries_dirty.set()
 
     def remove_counsellor(self, counsellor_id: str, sink: Sink) -> bool:
         """Forget a socket; True when it was the counsellor's last one on this instance."""
@@ -75,6 +83,7 @@ class Hub:
         sinks.discard(sink)
         if not sinks:
             self.counsellors.pop(counsellor_id, None)
+            self._last_summary.pop(counsellor_id, None)
             return True
         return False
 
@@ -203,6 +212,7 @@ class Hub:
                     reason=str(effect.reason),
                 )
         self._positions_dirty.set()
+        self._summaries_dirty.set()
 
     def _hand_over(self, chat_id: str, counsellor_id: str, reason: str) -> None:
         """The counsellor no longer holds the chat (it went back to a queue, or is offered to
@@ -281,3 +291,43 @@ class Hub:
                         expected_wait=place.expected_wait,
                     )
             await asyncio.sleep(POSITION_INTERVAL)
+
+    # ------------------------------------------------------------------ queue summaries
+
+    async def run_queue_summaries(self) -> None:
+        """Tell each local console how many chats wait in the queues its counsellor serves,
+        and since when, whenever that changes; until cancelled."""
+        while True:
+            await self._summaries_dirty.wait()
+            self._summaries_dirty.clear()
+            try:
+                await self._send_summaries()
+            except Exception:  # a Redis hiccup: try again on the next change
+                log.exception("chat.queue_summary_failed")
+            await asyncio.sleep(SUMMARY_INTERVAL)
+
+    async def _send_summaries(self) -> None:
+        served = {cid: await self._queues_served(cid) for cid in list(self.counsellors)}
+        queues = sorted({queue for found in served.values() for queue in found})
+        figures = await self._queue.waiting(queues) if queues else {}
+        for counsellor_id, found in served.items():
+            summary = [
+                {"queue": queue, "waiting": figures[queue][0], "oldest_since": figures[queue][1]}
+                for queue in found
+            ]
+            if self._last_summary.get(counsellor_id) != summary:
+                self._last_summary[counsellor_id] = summary
+                self.to_counsellor(counsellor_id, "queue_summary", queues=summary)
+
+    async def _queues_served(self, counsellor_id: str) -> list[str]:
+        """The counsellor's county queue, then the national one if they are on the team."""
+        found = self._served.get(counsellor_id)
+        if found is None:
+            counsellor = await self._queue.counsellor(counsellor_id)
+            found = []
+            if counsellor is not None and counsellor.centre is not None:
+                found.append(counsellor.centre)
+            if counsellor is not None and counsellor.national:
+                found.append(NATIONAL)
+            self._served[counsellor_id] = found
+        return found

@@ -223,6 +223,34 @@ class RedisQueue:
             counsellor_id, {_text(k): _text(v) for k, v in fields.items()}
         )
 
+    async def waiting(self, queues: Sequence[str]) -> dict[str, tuple[int, float | None]]:
+        """For each queue asked (a county or NATIONAL): how many chats wait for its counsellors
+        and since when the longest-waiting one waits (None when none do). A county's line
+        holds its overflowed chats too (its own counsellors still serve them); the national
+        one is the pool of national and overflowed chats. Two round trips: the lines, then
+        the waiting times of their chats."""
+        lines = [
+            self.keys.line_pool() if queue == NATIONAL else self.keys.line_prefix() + queue
+            for queue in queues
+        ]
+        async with self._client.pipeline(transaction=True) as pipe:
+            for line in lines:
+                pipe.zrange(line, 0, -1)
+            members = [[_text(m) for m in found] for found in await pipe.execute()]
+        everyone = sorted({chat_id for found in members for chat_id in found})
+        since: dict[str, float] = {}
+        if everyone:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for chat_id in everyone:
+                    pipe.hget(self.keys.chat_prefix() + chat_id, "waiting_since")
+                for chat_id, value in zip(everyone, await pipe.execute(), strict=True):
+                    if value is not None:
+                        since[chat_id] = float(_text(value))
+        return {
+            queue: (len(found), min((since[c] for c in found if c in since), default=None))
+            for queue, found in zip(queues, members, strict=True)
+        }
+
     async def snapshot(self) -> State:
         """The whole routing state read back in one atomic step, as a policy State."""
         pools = [NATIONAL, *self.config.centres]

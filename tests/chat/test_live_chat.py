@@ -348,3 +348,27 @@ async def test_both_sides_writing_at_once_see_one_order(
     finally:
         await send(kari, "status", status="offline")
         await kari.close()
+
+
+async def test_a_console_sees_how_many_wait_in_the_queues_it_serves(
+    instances: tuple[ServerProcess, ServerProcess],
+) -> None:
+    a, b = instances
+    aslak = await signed_in(b, "aslak")  # Troms (55), not on the national team
+    try:
+        first = await receive(aslak, "queue_summary")
+        assert [q["queue"] for q in first["queues"]] == ["55"]
+        before = first["queues"][0]["waiting"]
+        chat = start_chat(a.url, "55", language="se")  # nobody available: it waits
+        async with asyncio.timeout(10):
+            while True:
+                summary = (await receive(aslak, "queue_summary"))["queues"][0]
+                if summary["waiting"] == before + 1:
+                    break
+        assert summary["oldest_since"] is not None
+        seeker = await open_seeker(a.url, chat["token"])
+        await send(seeker, "leave")
+        await receive(seeker, "ended")
+        await seeker.close()
+    finally:
+        await aslak.close()
