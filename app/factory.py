@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from app import api, health, pages, sockets
+from app import api, client_assets, health, pages, sockets
 from app.database import create_pool
 from app.keys import AppKeys
 from app.logs import configure_logging, get_logger
@@ -23,6 +25,7 @@ from app.redis_client import create_redis
 from app.rendering import render_error
 from app.routing_service import start_routing
 from app.services import Services
+from app.session_watch import SessionWatch
 from app.sessions import SessionStore
 from app.settings import Settings, load_settings
 from web.templating import PageRenderer
@@ -41,19 +44,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
         client = create_redis(settings)
         keys = AppKeys(settings.redis_prefix)
         routing = await start_routing(settings, db, client)
+        sessions = SessionStore(client, keys, settings.session_idle_seconds)
         services = Services(
             settings=settings,
             db=db,
             redis=client,
             keys=keys,
-            sessions=SessionStore(client, keys, settings.session_idle_seconds),
+            sessions=sessions,
+            session_watch=SessionWatch(client, keys, sessions),
             pages=renderer,
             routing=routing,
         )
+        watching = asyncio.create_task(services.session_watch.run())
         log.info("app.started", environment=settings.environment)
         try:
             yield {"services": services}
         finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
             await routing.stop()
             await client.aclose()
             await db.close()
@@ -62,6 +71,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code in (404, 405):
+            if request.url.path.startswith("/api/"):
+                return api.http_error(exc.status_code, exc.headers)
             return await render_error(request, exc.status_code)
         return Response(exc.detail, status_code=exc.status_code)
 
@@ -70,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             *health.routes,
             *pages.routes,
+            *client_assets.routes,
             *api.routes,
             *sockets.routes,
             Mount("/static", static, name="static"),

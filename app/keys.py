@@ -20,3 +20,8 @@ class AppKeys:
     def user_sessions(self, user_id: int) -> str:
         """The set of a user's session hashes, so disabling the user can end every one of them."""
         return f"{self.prefix}user-sessions:{user_id}"
+
+    def sessions_ended(self) -> str:
+        """Pub/sub channel: sessions just ended (sign-out, disabled user), so every instance
+        closes the sockets opened with them at once."""
+        return f"{self.prefix}sessions-ended"

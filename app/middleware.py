@@ -20,13 +20,18 @@ log = get_logger(__name__)
 # through our logs; anything else is replaced.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
-# No inline script anywhere; styles and scripts only from this origin; never framed (the widget
-# will get its own, looser frame-ancestors).
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
-    "object-src 'none'"
-)
+
+def content_security_policy(frame_ancestors: str = "'none'") -> str:
+    """No inline script anywhere; styles and scripts only from this origin; framed by nobody
+    unless a page says who may frame it (the seeker's chat page, for the widget's hosts)."""
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"connect-src 'self'; frame-ancestors {frame_ancestors}; base-uri 'none'; "
+        "form-action 'self'; object-src 'none'"
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 SECURITY_HEADERS = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
@@ -59,6 +64,10 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
+                if b"content-security-policy" in present:
+                    # The page set its own policy, framing included; an X-Frame-Options: DENY
+                    # would contradict it in older browsers.
+                    present.add(b"x-frame-options")
                 headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
                 headers.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": headers}

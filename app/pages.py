@@ -11,6 +11,7 @@ from starlette.routing import Route
 from app import audit, csrf
 from app.auth import ROLE_HOME, requires_role, safe_next
 from app.identity import SESSION_COOKIE, current_session, services_of
+from app.middleware import content_security_policy
 from app.rendering import locale_of, render, render_error
 from app.users import authenticate, find_user, list_users
 from web.i18n import translations
@@ -49,7 +50,11 @@ async def chat_entry(request: Request) -> Response:
         {"name": name, "hours": ", ".join(by_day.get(number, []))}
         for number, name in enumerate(day_names, start=1)
     ]
-    return await render(request, "chat.html", {"national_hours": national_hours})
+    response = await render(request, "chat.html", {"national_hours": national_hours})
+    # The widget shows this page in a frame on the host sites named in EGUIDE_WIDGET_HOSTS.
+    hosts = " ".join(services_of(request).settings.widget_hosts)
+    response.headers["content-security-policy"] = content_security_policy(f"'self' {hosts}".strip())
+    return response
 
 
 async def _form(request: Request) -> dict[str, str] | None:

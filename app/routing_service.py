@@ -44,7 +44,8 @@ async def waiting_chats(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return list(
         await conn.fetch(
             """SELECT id, county_number, language, created_at FROM chat_sessions
-               WHERE state IN ('waiting', 'offered') ORDER BY created_at, id"""
+               WHERE state IN ('waiting', 'offered') AND deleted_at IS NULL
+               ORDER BY created_at, id"""
         )
     )
 

@@ -9,6 +9,7 @@ import redis.asyncio as redis
 
 from app.keys import AppKeys
 from app.routing_service import RoutingService
+from app.session_watch import SessionWatch
 from app.sessions import SessionStore
 from app.settings import Settings
 from web.templating import PageRenderer
@@ -21,5 +22,6 @@ class Services:
     redis: redis.Redis
     keys: AppKeys
     sessions: SessionStore
+    session_watch: SessionWatch
     pages: PageRenderer
     routing: RoutingService

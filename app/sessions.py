@@ -8,6 +8,7 @@ disabled.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -102,6 +103,22 @@ class SessionStore:
             pipe.delete(self._keys.session(session.token_hash))
             pipe.srem(self._keys.user_sessions(session.user_id), session.token_hash)
             await pipe.execute()
+        await self._announce_ended(session.user_id, [session.token_hash])
+
+    async def alive(self, token_hashes: list[str]) -> list[bool]:
+        """Whether each session still exists, its idle expiry pushed on: a console with an
+        open socket is in use, even when it makes no HTTP requests."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for token_hash in token_hashes:
+                pipe.expire(self._keys.session(token_hash), self._idle, xx=True)
+            return [bool(found) for found in await pipe.execute()]
+
+    async def _announce_ended(self, user_id: int, token_hashes: list[str]) -> None:
+        """Tell every instance, so sockets opened with these sessions close at once."""
+        await self._redis.publish(
+            self._keys.sessions_ended(),
+            json.dumps({"user_id": user_id, "sessions": token_hashes}),
+        )
 
     async def end_all(self, user_id: int) -> int:
         """End every session of a user (disabled, or signed out everywhere); return how many."""
@@ -112,4 +129,5 @@ class SessionStore:
                 pipe.delete(self._keys.session(token_hash))
             pipe.delete(members_key)
             results = await pipe.execute()
+        await self._announce_ended(user_id, hashes)
         return sum(1 for r in results[:-1] if r)

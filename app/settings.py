@@ -68,6 +68,9 @@ class Settings:
     counsellor_frame_rate: int = 20
     # Origins (scheme://host[:port]) besides the service's own allowed to open its WebSockets.
     allowed_origins: tuple[str, ...] = ()
+    # Sites (origins) allowed to embed the seeker's chat widget: the chat page may be framed by
+    # these and by the service itself, by nothing else.
+    widget_hosts: tuple[str, ...] = ()
 
     @property
     def database_name(self) -> str:
@@ -223,6 +226,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env,
             "EGUIDE_ALLOWED_ORIGINS",
             base.allowed_origins,
+            _origins,
+            "comma-separated origins such as https://www.example.no",
+        ),
+        widget_hosts=_parsed(
+            env,
+            "EGUIDE_WIDGET_HOSTS",
+            base.widget_hosts,
             _origins,
             "comma-separated origins such as https://www.example.no",
         ),

@@ -68,10 +68,18 @@ async def counsellor_socket(websocket: WebSocket) -> None:
         routing.conversations,
         frame_rate=services_of(websocket).settings.counsellor_frame_rate,
     )
+    watch = services_of(websocket).session_watch
+
+    def session_ended() -> None:
+        connection.close(CloseCode.SESSION_ENDED)
+
+    assert session is not None
+    watch.watch(session, session_ended)
     await handler.open()
     try:
         await connection.serve(handler.handle)
     finally:
+        watch.forget(session, session_ended)
         await handler.close()
 
 

@@ -33,10 +33,11 @@ async def add_note(
     body: str,
     now: datetime,
 ) -> tuple[StoredNote, bool]:
-    """Store an internal note; return it and whether it is new (False for a resend)."""
+    """Store an internal note; return it and whether it is new (False for a resend). Raises
+    LookupError when the seeker deleted the conversation."""
     row = await conn.fetchrow(
         """INSERT INTO chat_notes (chat_id, author_id, client_id, body, created_at)
-           VALUES ($1, $2, $3, $4, $5)
+           SELECT $1, $2, $3, $4, $5 FROM chat_sessions WHERE id = $1 AND deleted_at IS NULL
            ON CONFLICT (chat_id, author_id, client_id) WHERE client_id IS NOT NULL DO NOTHING
            RETURNING id, chat_id, author_id, client_id, body, created_at""",
         chat_id,
@@ -54,6 +55,8 @@ async def add_note(
         author_id,
         client_id,
     )
+    if row is None:
+        raise LookupError(f"no chat {chat_id}")  # deleted by the seeker
     return StoredNote(**dict(row)), False
 
 

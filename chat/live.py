@@ -209,6 +209,11 @@ class LiveChats:
         """The chat is wrapped up: consoles following it close it and stop following."""
         await self._publish(chat_id, {"k": "closed"})
 
+    async def publish_deleted(self, chat_id: str) -> None:
+        """The seeker deleted the conversation: every screen showing it drops its words, and
+        no socket follows it any more."""
+        await self._publish(chat_id, {"k": "deleted"})
+
     async def _publish(self, chat_id: str, payload: dict[str, Any]) -> None:
         await self._client.publish(self.channel(chat_id), json.dumps(payload))
 
@@ -233,6 +238,11 @@ class LiveChats:
                 if follower.role == COUNSELLOR:
                     sink.send(text)
                     self.unfollow(chat_id, sink)
+        elif kind == "deleted":
+            text = server_frame("chat_deleted", chat_id=chat_id)
+            for sink in list(followers):
+                sink.send(text)
+                self.unfollow(chat_id, sink)
         elif kind in ("typing", "read", "delivered"):
             sender = payload.pop("sender", None)
             text = server_frame(kind, chat_id=chat_id, **payload)

@@ -126,7 +126,7 @@ WITH earlier AS (
     FROM messages WHERE chat_id = $1 AND sender_role = $2 AND client_id = $3
 ), numbered AS (
     UPDATE chat_sessions SET last_seq = last_seq + 1
-    WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM earlier)
+    WHERE id = $1 AND deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM earlier)
     RETURNING last_seq
 ), stored AS (
     INSERT INTO messages (chat_id, seq, sender_role, sender_user_id, kind, client_id, body,
@@ -155,7 +155,7 @@ async def append_message(
 
     Numbers have no gaps and no two messages share one. A client id seen before returns the
     earlier message unchanged, also when the two copies race each other from two instances.
-    Raises LookupError when there is no such chat.
+    Raises LookupError when there is no such chat, or the seeker deleted the conversation.
     """
     try:
         row = await conn.fetchrow(

@@ -69,3 +69,16 @@ def translations(locale: str) -> Translations:
     write_mo(buffer, catalog)
     buffer.seek(0)
     return Translations(fp=buffer)
+
+
+@cache
+def catalogue_messages(locale: str) -> dict[str, str]:
+    """Every translated message of a locale, message id to text, for the browser scripts."""
+    source = resources.files("web") / "translations" / locale / "LC_MESSAGES" / "messages.po"
+    with source.open("rb") as po_file:
+        catalog = read_po(po_file, locale=locale)
+    return {
+        str(message.id): str(message.string)
+        for message in catalog
+        if message.id and isinstance(message.id, str) and message.string
+    }

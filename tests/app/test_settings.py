@@ -56,6 +56,8 @@ def test_values_are_read_from_the_environment() -> None:
         ("EGUIDE_DB_POOL_MAX", "1000"),
         ("EGUIDE_CHAT_LANGUAGES", "nb,norsk"),
         ("EGUIDE_CHAT_LANGUAGES", ","),
+        ("EGUIDE_ALLOWED_ORIGINS", "www.example.no"),
+        ("EGUIDE_WIDGET_HOSTS", "https://www.example.no/path"),
     ],
 )
 def test_malformed_setting_names_its_variable(variable: str, value: str) -> None:
@@ -63,6 +65,13 @@ def test_malformed_setting_names_its_variable(variable: str, value: str) -> None
         load_settings({variable: value})
     assert raised.value.variable == variable
     assert str(raised.value).startswith(f"{variable}: ")
+
+
+def test_widget_hosts_are_origins() -> None:
+    settings = load_settings(
+        {"EGUIDE_WIDGET_HOSTS": "https://www.example.no, https://a.kommune.no"}
+    )
+    assert settings.widget_hosts == ("https://www.example.no", "https://a.kommune.no")
 
 
 def test_chat_languages_always_include_bokmaal_nynorsk_and_english() -> None:

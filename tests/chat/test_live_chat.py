@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection
 
@@ -101,7 +102,7 @@ async def signed_in(server: ServerProcess, username: str) -> ClientConnection:
     return socket
 
 
-async def test_a_whole_chat_from_waiting_to_wrap_up(
+async def test_a_whole_chat_from_waiting_to_the_survey(
     instances: tuple[ServerProcess, ServerProcess], db: asyncpg.Connection
 ) -> None:
     a, b = instances
@@ -159,6 +160,21 @@ async def test_a_whole_chat_from_waiting_to_wrap_up(
             "SELECT category, topics FROM wrap_ups WHERE chat_id = $1::uuid", chat_id
         )
         assert (wrap_up["category"], wrap_up["topics"]) == ("reflection", ["studievalg"])
+
+        # After the end the seeker keeps the transcript and answers the survey.
+        bearer = {"authorization": f"Bearer {chat['token']}"}
+        async with httpx.AsyncClient(base_url=b.url, headers=bearer) as api:
+            transcript = await api.get(f"/api/v1/chats/{chat_id}/transcript?format=text")
+            assert transcript.status_code == 200
+            assert "studievalg" in transcript.text and "Fortell mer" in transcript.text
+            survey = await api.post(
+                f"/api/v1/chats/{chat_id}/survey", json={"score": 5, "comment": "Nyttig"}
+            )
+            assert survey.status_code == 201, survey.text
+        assert (
+            await db.fetchval("SELECT score FROM survey_answers WHERE chat_id = $1::uuid", chat_id)
+            == 5
+        )
         await seeker.close()
     finally:
         await send(kari, "status", status="offline")

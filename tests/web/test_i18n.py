@@ -41,7 +41,11 @@ def test_any_accept_language_header_gives_a_supported_locale(header: str) -> Non
 
 
 def _source_messages() -> set[str]:
-    method_map = [("app/**.py", "python"), ("web/templates/**.html", "jinja2")]
+    method_map = [
+        ("app/**.py", "python"),
+        ("chat/**.py", "python"),
+        ("web/templates/**.html", "jinja2"),
+    ]
     found: set[str] = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
         str(ROOT), method_map=method_map

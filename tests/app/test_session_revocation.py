@@ -1,0 +1,128 @@
+"""Ending a staff session closes the sockets opened with it at once, on every instance."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+from collections.abc import Iterator
+
+import asyncpg
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from app.users import create_user
+from tests.support.environment import RunEnvironment
+from tests.support.forms import csrf_token
+from tests.support.server import ServerProcess
+from tests.support.sockets import open_counsellor
+
+PASSWORD = "revocation-test-password"
+
+
+@pytest.fixture(scope="module")
+def env(module_env: RunEnvironment) -> dict[str, str]:
+    return module_env.variables(
+        EGUIDE_REDIS_PREFIX=f"{module_env.redis_prefix}{secrets.token_hex(3)}:"
+    )
+
+
+@pytest.fixture(scope="module")
+def instances(
+    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    logs = tmp_path_factory.mktemp("revocation")
+    with ServerProcess(env, logs / "a.log") as first, ServerProcess(env, logs / "b.log") as second:
+        yield first, second
+
+
+async def signed_in(server: ServerProcess, username: str) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(base_url=server.url)
+    page = await client.get("/signin")
+    response = await client.post(
+        "/signin",
+        data={"csrf_token": csrf_token(page), "username": username, "password": PASSWORD},
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+def cookie_of(client: httpx.AsyncClient) -> str:
+    return f"eguide_session={client.cookies['eguide_session']}"
+
+
+async def new_counsellor(module_env: RunEnvironment) -> str:
+    username = f"revoke{secrets.token_hex(3)}"
+    conn = await asyncpg.connect(module_env.database_url)
+    try:
+        await create_user(
+            conn,
+            username=username,
+            display_name="Revoke Test",
+            role="counsellor",
+            password=PASSWORD,
+            centres=("03",),
+        )
+    finally:
+        await conn.close()
+    return username
+
+
+async def closed_with(socket: ClientConnection, within: float) -> int | None:
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(within):
+            while True:
+                await socket.recv()
+    return None if closed.value.rcvd is None else closed.value.rcvd.code
+
+
+async def test_signing_out_closes_the_console_opened_with_that_session_within_a_second(
+    instances: tuple[ServerProcess, ServerProcess], module_env: RunEnvironment
+) -> None:
+    a, b = instances
+    username = await new_counsellor(module_env)
+    browser = await signed_in(a, username)
+    other = await signed_in(a, username)
+    try:
+        console = await open_counsellor(b.url, cookie_of(browser))  # on the other instance
+        elsewhere = await open_counsellor(b.url, cookie_of(other))
+        page = await browser.get("/counsellor")
+        signed_out = await browser.post("/signout", data={"csrf_token": csrf_token(page)})
+        assert signed_out.status_code == 303
+        assert await closed_with(console, within=1.0) == 4410
+        # Only that session ended: the console signed in elsewhere stays open.
+        await (await elsewhere.ping())
+        await elsewhere.close()
+    finally:
+        await browser.aclose()
+        await other.aclose()
+
+
+async def test_disabling_an_account_closes_all_its_consoles_on_every_instance(
+    instances: tuple[ServerProcess, ServerProcess],
+    module_env: RunEnvironment,
+    env: dict[str, str],
+) -> None:
+    username = await new_counsellor(module_env)
+    consoles = []
+    for server in instances:
+        browser = await signed_in(server, username)
+        consoles.append(await open_counsellor(server.url, cookie_of(browser)))
+        await browser.aclose()
+    disable = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app",
+        "user",
+        "disable",
+        username,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, errors = await asyncio.wait_for(disable.communicate(), 60)
+    assert disable.returncode == 0, errors.decode()
+    for console in consoles:
+        assert await closed_with(console, within=1.0) == 4410
