@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -24,7 +24,7 @@ from chat.live import LiveChats
 from chat.routing_record import RoutingRecorder
 from queueing import policy
 from queueing.effect_codec import decode_effects
-from queueing.events import ChatArrived, RegisterCounsellor
+from queueing.events import ChatArrived, CounsellorReconnected, RegisterCounsellor, SetStatus
 from queueing.model import Config, PolicyError, State
 from queueing.redis_queue import RedisQueue
 from queueing.router import Router
@@ -50,14 +50,44 @@ async def waiting_chats(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     )
 
 
+async def answered_chats(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Chats a counsellor is answering according to the record."""
+    return list(
+        await conn.fetch(
+            """SELECT id, county_number, language, created_at, answered_at, counsellor_id
+               FROM chat_sessions
+               WHERE state = 'active' AND counsellor_id IS NOT NULL AND deleted_at IS NULL
+               ORDER BY created_at, id"""
+        )
+    )
+
+
 def rebuilt_state(
-    config: Config, registrations: list[RegisterCounsellor], chats: list[asyncpg.Record]
+    config: Config,
+    registrations: list[RegisterCounsellor],
+    chats: list[asyncpg.Record],
+    answered: Sequence[asyncpg.Record] = (),
+    now: float = 0.0,
 ) -> State:
     """The routing state as the record describes it: every counsellor (offline until their
-    console reconnects) and every waiting chat in its original order, with its original wait."""
+    console reconnects), every chat being answered back with its counsellor (who has the grace
+    time to show their console is still open), and every waiting chat in its original order,
+    with its original wait."""
     state = State(config)
     for registration in registrations:
         policy.apply(state, registration, 0.0)
+    for chat in answered:
+        try:
+            policy.restore_answered(
+                state,
+                ChatArrived(str(chat["id"]), chat["county_number"], chat["language"]),
+                str(chat["counsellor_id"]),
+                arrived=chat["created_at"].timestamp(),
+                answered=(chat["answered_at"] or chat["created_at"]).timestamp(),
+                now=now,
+            )
+        except PolicyError as error:
+            log.warning("routing.rebuild_skipped_chat", code=str(error.code))
     for chat in chats:
         arrived = chat["created_at"].timestamp()
         try:
@@ -84,6 +114,7 @@ class RoutingService:
     hub: Hub
     conversations: Conversations
     instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    seen_epoch: str | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def registrations(self) -> list[RegisterCounsellor]:
@@ -121,21 +152,49 @@ class RoutingService:
             registrations = await self.registrations()
             async with self.db.acquire() as conn:
                 chats = await waiting_chats(conn)
-            await self.queue.restore(rebuilt_state(self.config, registrations, chats))
-            await self.client.set(epoch, self.instance)
-            log.info("routing.rebuilt", chats=len(chats), counsellors=len(registrations))
+                answered = await answered_chats(conn)
+            now = time.time()
+            state = rebuilt_state(self.config, registrations, chats, answered, now)
+            await self.queue.restore(state)
+            await self.client.set(epoch, f"{self.instance}:{now}")
+            log.info(
+                "routing.rebuilt",
+                chats=len(chats),
+                answered=len(answered),
+                counsellors=len(registrations),
+            )
             return True
         finally:
             await self.client.delete(lock)
 
     async def watch_state(self) -> None:
-        """Notice a Redis that lost its data while running, and rebuild."""
+        """Notice a Redis that lost its data while running, and rebuild; after any instance
+        rebuilt, say again which consoles are connected here."""
         while True:
             await asyncio.sleep(STATE_CHECK_INTERVAL)
             try:
                 await self.ensure_state()
+                await self.reannounce_if_rebuilt()
             except (OSError, redis.RedisError, asyncpg.PostgresError) as error:
                 log.warning("routing.state_check_failed", error=type(error).__name__)
+
+    async def reannounce_if_rebuilt(self) -> None:
+        """A rebuild (by any instance: the epoch changed) left every counsellor offline, or
+        away with a grace time for the chats they hold. The consoles connected here are still
+        open: say so, with the status each had."""
+        found = await self.client.get(self.queue.keys.epoch())
+        value = None if found is None else str(found)
+        changed = self.seen_epoch is not None and value != self.seen_epoch
+        self.seen_epoch = value
+        if not changed:
+            return
+        for counsellor_id, status in self.hub.connected_statuses().items():
+            with contextlib.suppress(PolicyError):
+                await self.router.submit(CounsellorReconnected(counsellor_id))
+            if status in ("available", "away"):
+                with contextlib.suppress(PolicyError):
+                    await self.router.submit(SetStatus(counsellor_id, status))
+        log.info("routing.consoles_reannounced", consoles=len(self.hub.counsellors))
 
     def start(self, spawn: Callable[..., asyncio.Task[None]] = asyncio.create_task) -> None:
         from queueing.effect_feed import EffectFeed
@@ -188,6 +247,8 @@ async def start_routing(
         conversations=Conversations(db, queue, live),
     )
     await service.ensure_state()
+    epoch = await client.get(queue.keys.epoch())
+    service.seen_epoch = None if epoch is None else str(epoch)
     for registration in await service.registrations():
         with contextlib.suppress(PolicyError):
             await router.submit(registration)

@@ -60,6 +60,8 @@ class CounsellorSocket:
             await self._router.submit(events.CounsellorReconnected(self.counsellor_id))
         chats = await self._hub.counsellor_chats(self.counsellor_id, self.connection)
         me = await self._router.queue.counsellor(self.counsellor_id)
+        if me is not None:
+            self._hub.note_status(self.counsellor_id, str(me.status))
         self.connection.send(
             frames.server_frame(
                 "hello",

@@ -69,6 +69,7 @@ class Hub:
         self._summaries_dirty = asyncio.Event()
         self._served: dict[str, list[str]] = {}  # counsellor -> the queues they serve
         self._last_summary: dict[str, list[dict[str, Any]]] = {}
+        self._statuses: dict[str, str] = {}  # local counsellor -> their last known status
 
     # ------------------------------------------------------------------ registry
 
@@ -84,6 +85,7 @@ class Hub:
         if not sinks:
             self.counsellors.pop(counsellor_id, None)
             self._last_summary.pop(counsellor_id, None)
+            self._statuses.pop(counsellor_id, None)
             return True
         return False
 
@@ -118,6 +120,15 @@ class Hub:
         elif chat.status in UNANSWERED and chat.overflowed:
             self.to_seeker(chat_id, "overflowed")
         return str(chat.status)
+
+    def note_status(self, counsellor_id: str, status: str) -> None:
+        """Remember a local counsellor's status (told again after a rebuild of the state)."""
+        if counsellor_id in self.counsellors:
+            self._statuses[counsellor_id] = status
+
+    def connected_statuses(self) -> dict[str, str | None]:
+        """Every counsellor with a console here, and the status they last had."""
+        return {cid: self._statuses.get(cid) for cid in self.counsellors}
 
     async def counsellor_chats(self, counsellor_id: str, sink: Sink) -> list[dict[str, Any]]:
         """The chats a console opening now shows: those the counsellor holds, then those they
@@ -205,6 +216,7 @@ class Hub:
                 )
                 self.to_seeker(effect.chat_id, "ended", by=str(effect.by), reason="ended")
             case CounsellorStatusChanged():
+                self.note_status(effect.counsellor_id, str(effect.status))
                 self.to_counsellor(
                     effect.counsellor_id,
                     "status",

@@ -166,6 +166,36 @@ def apply(state: State, event: Event, now: float) -> list[Effect]:
     return effects
 
 
+def restore_answered(
+    state: State,
+    chat: ChatArrived,
+    counsellor_id: str,
+    arrived: float,
+    answered: float,
+    now: float,
+) -> None:
+    """Rebuilding after Redis lost the state: put back a chat that the record says a counsellor
+    is answering, held by that counsellor. Nobody knows yet whether their console is still
+    open, so they count as disconnected (away, with the grace time running from `now`): an open
+    console says so (CounsellorReconnected) and carries on; otherwise the chat goes back to the
+    front of its queue when the grace time ends, as when any counsellor leaves. Counters are
+    not replayed; they count again from the rebuild."""
+    counsellor = guards.find_counsellor(state, counsellor_id)
+    if chat.language not in counsellor.languages:
+        raise PolicyError(ErrorCode.TARGET_INELIGIBLE, f"{counsellor_id!r} lacks {chat.language!r}")
+    _arrive(state, chat, arrived, [])
+    restored = state.chats[chat.chat_id]
+    lifecycle.count_waiting(state, restored.queue, -1)
+    restored.status = ChatStatus.ACTIVE
+    restored.counsellor_id = counsellor.id
+    restored.overflow_at = restored.overflow_due = None
+    restored.first_answered_at = answered
+    counsellor.active.add(restored.id)
+    if counsellor.status is CounsellorStatus.OFFLINE:
+        counsellor.status = CounsellorStatus.AWAY
+    counsellor.grace_until = now + state.config.counsellor_grace
+
+
 def tick(state: State, now: float) -> list[Effect]:
     """Fire every timer due at or before `now`, earliest first, then dispatch at `now`."""
     effects: list[Effect] = []
