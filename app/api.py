@@ -122,6 +122,12 @@ async def start_chat(request: Request) -> Response:
         async with services.db.acquire() as conn:
             await conn.execute("DELETE FROM chat_sessions WHERE id = $1", chat.id)
         return _error(422, str(error.code), error.message)
+    except (OSError, redis.RedisError):
+        # Never a recorded chat that no queue holds: the seeker tries again in a moment.
+        log.warning("chat.queue_unavailable")
+        async with services.db.acquire() as conn:
+            await conn.execute("DELETE FROM chat_sessions WHERE id = $1", chat.id)
+        return _refusal(_unavailable())
     return JSONResponse(
         {"chat_id": str(chat.id), "token": token, "protocol": 1},
         status_code=201,

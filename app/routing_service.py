@@ -21,6 +21,7 @@ from app.users import find_user, list_users
 from chat.conversation import Conversations
 from chat.hub import Hub
 from chat.live import LiveChats
+from chat.presence import Presence
 from chat.routing_record import RoutingRecorder
 from queueing import policy
 from queueing.effect_codec import decode_effects
@@ -217,6 +218,7 @@ class RoutingService:
             spawn(recorder.run()),
             spawn(self.watch_state()),
             spawn(self.conversations.live.run()),
+            spawn(self.hub.presence.run()),
         ]
 
     async def stop(self) -> None:
@@ -236,6 +238,7 @@ async def start_routing(
     queue = RedisQueue(client, settings.redis_prefix, config)
     router = Router(queue, config)
     live = LiveChats(client, db, settings.redis_prefix)
+    presence = Presence(client, settings.redis_prefix)
     service = RoutingService(
         settings=settings,
         db=db,
@@ -243,7 +246,7 @@ async def start_routing(
         config=config,
         queue=queue,
         router=router,
-        hub=Hub(db, queue, live),
+        hub=Hub(db, queue, live, presence),
         conversations=Conversations(db, queue, live),
     )
     await service.ensure_state()

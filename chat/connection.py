@@ -26,17 +26,20 @@ BULK_PATIENCE_SECONDS = 10.0
 
 
 class CloseCode(IntEnum):
-    """Why the server closed a socket. 1xxx are RFC 6455 codes, 4xxx are eguide's own."""
+    """Why the server closed a socket. 1xxx are RFC 6455 codes, 4xxx are eguide's own.
+
+    The server's WebSocket layer also closes with 1009 (a frame over 64 KiB) and, when the
+    server shuts down, 1012 (reconnect, to another instance). A disallowed Origin never gets a
+    socket: its handshake is refused with HTTP 403.
+    """
 
     NORMAL = 1000
-    GOING_AWAY = 1001  # the server is shutting down
-    POLICY_VIOLATION = 1008  # persistent abuse, a disallowed origin
-    INTERNAL_ERROR = 1011
+    POLICY_VIOLATION = 1008  # persistent abuse: a long run of refused frames
+    INTERNAL_ERROR = 1011  # joining failed half way (a database or Redis failure); reconnect
     TOO_SLOW = 4008  # the send queue overflowed; reconnect and resume
     NOT_AUTHENTICATED = 4401  # no valid session or token
     FORBIDDEN = 4403  # signed in, but not allowed this socket
     AUTH_TIMEOUT = 4408  # the first frame did not authenticate in time
-    REPLACED = 4409  # the same chat was opened on another connection
     SESSION_ENDED = 4410  # the staff session was ended (sign-out, account disabled)
 
 
@@ -61,14 +64,30 @@ class Connection:
         self._done = asyncio.Event()
         self._room = asyncio.Event()  # set while the queue is under half full
         self._room.set()
+        self._held: list[str] | None = None
 
     @property
     def closing(self) -> bool:
         return self.close_code is not None
 
+    def hold(self) -> None:
+        """Keep frames back, in order, until `release`: while a socket opens, frames about what
+        happens meanwhile must not overtake its first frame."""
+        self._held = []
+
+    def release(self, first: str) -> None:
+        """Send `first`, then every frame held back since `hold`."""
+        held, self._held = self._held or [], None
+        self.send(first)
+        for text in held:
+            self.send(text)
+
     def send(self, text: str) -> None:
         """Queue a frame; a full queue closes the connection as too slow."""
         if self.closing:
+            return
+        if self._held is not None:
+            self._held.append(text)
             return
         try:
             self._queue.put_nowait(text)

@@ -18,7 +18,7 @@ from chat import access, frames
 from chat.connection import Sink
 from chat.counsellor_records import add_note, save_wrap_up
 from chat.live import COUNSELLOR, SEEKER, LiveChats
-from chat.store import append_message
+from chat.store import StoredMessage, append_message, find_by_client_id
 from queueing.model import ChatStatus
 from queueing.redis_queue import RedisQueue
 
@@ -59,11 +59,17 @@ class Conversations:
         """Carry out a seeker's message, typing or read frame in their own chat."""
         match frame:
             case frames.SendMessage(client_id=client_id, text=text):
-                access.require_seeker_open((await self.standing(chat_id))[0])
+                try:
+                    access.require_seeker_open((await self.standing(chat_id))[0])
+                except frames.FrameError as refusal:
+                    await self._ack_earlier(sink, chat_id, SEEKER, None, client_id, refusal)
+                    return
                 await self._store_message(sink, chat_id, SEEKER, None, client_id, text)
             case frames.Typing(active=active):
+                access.require_seeker_open((await self.standing(chat_id))[0])
                 await self.live.publish_signal(chat_id, "typing", SEEKER, active=active)
             case frames.Read(seq=seq):
+                access.require_seeker_open((await self.standing(chat_id))[0])
                 await self.live.publish_signal(chat_id, "read", SEEKER, seq=seq)
             case _:
                 raise frames.FrameError(frames.ErrorCode.NOT_ALLOWED, "not a chat frame")
@@ -76,18 +82,23 @@ class Conversations:
         """Carry out a counsellor's message, note, typing, read or wrap-up frame."""
         match frame:
             case frames.SendMessage(chat_id=str(chat_id), client_id=client_id, text=text):
-                await self._require_active(chat_id, counsellor_id)
+                me = int(counsellor_id)
+                try:
+                    await self._require_active(chat_id, counsellor_id)
+                except frames.FrameError as refusal:
+                    if frame.note:
+                        raise
+                    await self._ack_earlier(sink, chat_id, COUNSELLOR, me, client_id, refusal)
+                    return
                 if frame.note:
                     await self._store_note(sink, chat_id, counsellor_id, client_id, text)
                 else:
-                    await self._store_message(
-                        sink, chat_id, COUNSELLOR, int(counsellor_id), client_id, text
-                    )
+                    await self._store_message(sink, chat_id, COUNSELLOR, me, client_id, text)
             case frames.Typing(chat_id=str(chat_id), active=active):
-                self._require_following(sink, chat_id)
+                await self._require_active(chat_id, counsellor_id)
                 await self.live.publish_signal(chat_id, "typing", COUNSELLOR, active=active)
             case frames.Read(chat_id=str(chat_id), seq=seq):
-                self._require_following(sink, chat_id)
+                await self._require_active(chat_id, counsellor_id)
                 await self.live.publish_signal(chat_id, "read", COUNSELLOR, seq=seq)
             case frames.WrapUp():
                 await self._wrap_up(sink, counsellor_id, frame)
@@ -98,13 +109,22 @@ class Conversations:
         status, holder = await self.standing(chat_id)
         access.require_counsellor_active(status, holder, counsellor_id, chat_id)
 
-    def _require_following(self, sink: Sink, chat_id: str) -> None:
-        """Typing and read marks are checked against what this socket follows: they are
-        passing signals, and following changes with every assignment, transfer and wrap-up."""
-        if not self.live.follows(chat_id, sink):
-            raise frames.FrameError(
-                frames.ErrorCode.NOT_YOUR_CHAT, "the chat is not yours", chat_id
-            )
+    async def _ack_earlier(
+        self,
+        sink: Sink,
+        chat_id: str,
+        role: str,
+        user_id: int | None,
+        client_id: str,
+        refusal: frames.FrameError,
+    ) -> None:
+        """A message refused because the chat moved on (it ended, was handed on) may be the
+        resend of one stored before: acknowledge that one again; otherwise refuse it."""
+        async with self._db.acquire() as conn:
+            earlier = await find_by_client_id(conn, uuid.UUID(chat_id), role, user_id, client_id)
+        if earlier is None:
+            raise refusal
+        self._ack(sink, chat_id, earlier)
 
     async def _wrap_up(self, sink: Sink, counsellor_id: str, frame: frames.WrapUp) -> None:
         status, holder = await self.standing(frame.chat_id)
@@ -124,7 +144,9 @@ class Conversations:
                 frames.ErrorCode.CONFLICT, "the chat has a wrap-up already", frame.chat_id
             )
         log.info("chat.wrapped_up", chat=frame.chat_id, category=frame.category)
-        # Every console of the counsellor, on any instance, closes the chat.
+        # The console that sent it hears at once; every other console of the counsellor, on
+        # any instance, through the chat's channel.
+        sink.send(frames.server_frame("chat_closed", chat_id=frame.chat_id))
         await self.live.publish_closed(frame.chat_id)
 
     # ------------------------------------------------------------------ storing
@@ -153,20 +175,23 @@ class Conversations:
             raise frames.FrameError(
                 frames.ErrorCode.CHAT_CLOSED, "the chat is gone", client_id
             ) from None
-        sink.send(
-            frames.server_frame(
-                "ack",
-                chat_id=chat_id,
-                client_id=client_id,
-                seq=stored.seq,
-                at=stored.created_at.timestamp(),
-            )
-        )
+        self._ack(sink, chat_id, stored)
         if new:
             log.info("chat.message_stored", chat=chat_id, role=role, seq=stored.seq)
         # A resend is published again: if the first copy's publisher died between commit and
         # publish, this is how the other side hears of it; followers drop what they have.
         await self.live.publish_message(chat_id, stored)
+
+    def _ack(self, sink: Sink, chat_id: str, stored: StoredMessage) -> None:
+        sink.send(
+            frames.server_frame(
+                "ack",
+                chat_id=chat_id,
+                client_id=stored.client_id,
+                seq=stored.seq,
+                at=stored.created_at.timestamp(),
+            )
+        )
 
     async def _store_note(
         self, sink: Sink, chat_id: str, counsellor_id: str, client_id: str, text: str

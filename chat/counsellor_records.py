@@ -82,8 +82,10 @@ async def save_wrap_up(
 ) -> bool:
     """Record the chat's wrap-up; False when it has one already (it is written once)."""
     stored = await conn.fetchval(
+        # A conversation its seeker deleted keeps no free text: the note is dropped.
         """INSERT INTO wrap_ups (chat_id, counsellor_id, category, topics, note, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6)
+           SELECT $1, $2, $3, $4, CASE WHEN c.deleted_at IS NULL THEN $5::text END, $6
+           FROM chat_sessions c WHERE c.id = $1
            ON CONFLICT (chat_id) DO NOTHING
            RETURNING true""",
         chat_id,

@@ -21,6 +21,7 @@ from chat.conversation import Conversations
 from chat.hub import Hub
 from chat.rate_limit import Strikes, TokenBucket
 from queueing import events
+from queueing.effects import CounsellorStatusChanged
 from queueing.model import PolicyError
 from queueing.router import Router
 
@@ -54,7 +55,17 @@ class CounsellorSocket:
     async def open(self) -> None:
         """Join the hub, end a disconnect grace time if one is running, and say hello with the
         counsellor's routing state and chats."""
+        self.connection.hold()  # hello first, whatever the hub hears meanwhile
+        try:
+            await self._join()
+        except Exception:
+            # Half joined is no state to stay in: the console reconnects and tries again.
+            log.exception("ws.join_failed", role="counsellor")
+            self.connection.close(CloseCode.INTERNAL_ERROR)
+
+    async def _join(self) -> None:
         self._hub.add_counsellor(self.counsellor_id, self.connection)
+        await self._hub.presence.join("counsellor", self.counsellor_id, self.connection)
         # Refused when no grace time runs: a first connection, or a second console.
         with contextlib.suppress(PolicyError):
             await self._router.submit(events.CounsellorReconnected(self.counsellor_id))
@@ -62,7 +73,7 @@ class CounsellorSocket:
         me = await self._router.queue.counsellor(self.counsellor_id)
         if me is not None:
             self._hub.note_status(self.counsellor_id, str(me.status))
-        self.connection.send(
+        self.connection.release(
             frames.server_frame(
                 "hello",
                 counsellor_id=self.counsellor_id,
@@ -76,7 +87,9 @@ class CounsellorSocket:
     async def close(self) -> None:
         """Leave the hub; the last console of the counsellor going starts the grace time."""
         self._conversations.live.unfollow_all(self.connection)
-        if self._hub.remove_counsellor(self.counsellor_id, self.connection):
+        last_here = self._hub.remove_counsellor(self.counsellor_id, self.connection)
+        me = self.counsellor_id
+        if await self._hub.last_anywhere("counsellor", me, self.connection, last_here):
             # Refused when already offline, or already disconnected elsewhere.
             with contextlib.suppress(PolicyError):
                 await self._router.submit(events.CounsellorDisconnected(self.counsellor_id))
@@ -84,7 +97,7 @@ class CounsellorSocket:
     def _refuse(self, error: frames.FrameError) -> None:
         log.info("ws.frame_refused", role="counsellor", code=str(error.code))
         self.connection.send(frames.error_frame(error))
-        if self._strikes.refused():
+        if self._strikes.refused(str(error.code)):
             self.connection.close(CloseCode.POLICY_VIOLATION)
 
     async def handle(self, raw: str | bytes) -> None:
@@ -126,9 +139,15 @@ class CounsellorSocket:
             case frames.Ping():
                 self.connection.send(frames.server_frame("pong"))
             case frames.SetStatus(status=status):
-                await self._router.submit(events.SetStatus(me, status))
+                changes = await self._router.submit(events.SetStatus(me, status))
+                if not any(isinstance(change, CounsellorStatusChanged) for change in changes):
+                    # Already so: say it, or the console waits for an answer that never comes.
+                    self.connection.send(
+                        frames.server_frame("status", status=status, reason="unchanged")
+                    )
             case frames.SetAutoAccept(enabled=enabled):
                 await self._router.submit(events.SetAutoAccept(me, enabled))
+                self._hub.to_counsellor(me, "auto_accept", enabled=enabled)
             case frames.Accept(chat_id=chat_id):
                 await self._router.submit(events.AcceptOffer(chat_id, me))
             case frames.Decline(chat_id=chat_id):

@@ -192,6 +192,17 @@ WRAP_UP_CATEGORIES = ("reflection", "information", "referral", "other")
 # --------------------------------------------------------------------------- field readers
 
 
+def storable(text: str) -> bool:
+    """Text PostgreSQL can keep: no NUL, no lone surrogate (JSON can carry both)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _Fields:
     """Typed access to a frame's fields, raising FrameError that names the field."""
 
@@ -252,6 +263,10 @@ class _Fields:
             raise FrameError(
                 ErrorCode.TEXT_TOO_LONG, f"'{name}' is over {limit} characters", self.ref
             )
+        if not storable(value):
+            raise FrameError(
+                ErrorCode.BAD_FIELD, f"'{name}' holds a character that cannot be kept", self.ref
+            )
         return value
 
     def chat_id(self) -> str:
@@ -297,7 +312,7 @@ def _transfer(fields: _Fields) -> Transfer:
 def _wrap_up(fields: _Fields) -> WrapUp:
     topics: list[Any] = fields.value("topics", list, False) or []
     if len(topics) > MAX_TOPICS or not all(
-        isinstance(t, str) and 0 < len(t.strip()) <= MAX_TOPIC_CHARS for t in topics
+        isinstance(t, str) and 0 < len(t.strip()) <= MAX_TOPIC_CHARS and storable(t) for t in topics
     ):
         raise FrameError(
             ErrorCode.BAD_FIELD,
@@ -307,6 +322,10 @@ def _wrap_up(fields: _Fields) -> WrapUp:
     note: str | None = fields.value("note", str, False)
     if note is not None and len(note) > MAX_NOTE_CHARS:
         raise FrameError(ErrorCode.TEXT_TOO_LONG, "'note' is too long", fields.ref)
+    if note is not None and not storable(note):
+        raise FrameError(
+            ErrorCode.BAD_FIELD, "'note' holds a character that cannot be kept", fields.ref
+        )
     return WrapUp(
         chat_id=fields.chat_id(),
         category=fields.choice("category", WRAP_UP_CATEGORIES),
@@ -350,7 +369,9 @@ FRAME_TYPES: dict[Role, frozenset[str]] = {
 
 def parse_client_frame(raw: str | bytes, role: Role) -> ClientFrame:
     """Validate one client frame for a socket of `role`; raise FrameError on anything amiss."""
-    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    if isinstance(raw, bytes):
+        raise FrameError(ErrorCode.INVALID_JSON, "frames are JSON in text messages, not binary")
+    size = len(raw.encode("utf-8", "surrogatepass"))
     if size > MAX_FRAME_BYTES:
         raise FrameError(ErrorCode.FRAME_TOO_LARGE, f"frames are at most {MAX_FRAME_BYTES} bytes")
     try:
@@ -362,7 +383,7 @@ def parse_client_frame(raw: str | bytes, role: Role) -> ClientFrame:
     ref = data.get("client_id") if isinstance(data.get("client_id"), str) else None
     ref = ref if ref is not None and _CLIENT_ID.match(ref) else None
     version = data.get("v")
-    if version != PROTOCOL_VERSION or isinstance(version, bool):
+    if type(version) is not int or version != PROTOCOL_VERSION:
         raise FrameError(
             ErrorCode.UNSUPPORTED_VERSION, f"this server speaks protocol v{PROTOCOL_VERSION}", ref
         )

@@ -15,12 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+import redis.asyncio as redis
 import structlog
 
 from chat.connection import Sink
 from chat.counsellor_records import awaiting_wrap_up
 from chat.frames import server_frame
 from chat.live import COUNSELLOR, LiveChats
+from chat.presence import Presence
 from queueing.effects import (
     ChatAbandoned,
     ChatAssigned,
@@ -33,7 +35,7 @@ from queueing.effects import (
     OfferMade,
     OfferWithdrawn,
 )
-from queueing.model import NATIONAL, UNANSWERED, ChatStatus
+from queueing.model import NATIONAL, UNANSWERED, Chat, ChatStatus
 from queueing.redis_queue import RedisQueue
 
 log = structlog.stdlib.get_logger(__name__)
@@ -54,11 +56,13 @@ class Hub:
         db: asyncpg.Pool,
         queue: RedisQueue,
         live: LiveChats,
+        presence: Presence,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._queue = queue
         self.live = live
+        self.presence = presence
         self._clock = clock
         self._following: set[asyncio.Task[None]] = set()
         self.counsellors: dict[str, set[Sink]] = {}
@@ -106,20 +110,28 @@ class Hub:
             return True
         return False
 
-    async def greet_seeker(self, chat_id: str) -> str | None:
+    async def greet_seeker(self, chat_id: str, chat: Chat | None) -> None:
         """Tell a seeker who just joined what the router already did with their chat (they may
-        have been answered before their socket opened, or while it was down); the chat's routing
-        status, or None when the router does not know the chat."""
-        chat = await self._queue.chat(chat_id)
+        have been answered before their socket opened, or while it was down)."""
         if chat is None:
-            return None
+            return
         if chat.status is ChatStatus.ACTIVE and chat.counsellor_id is not None:
             self._answered(chat_id)
             name = await self._display_name(chat.counsellor_id)
             self.to_seeker(chat_id, "assigned", counsellor=name)
         elif chat.status in UNANSWERED and chat.overflowed:
             self.to_seeker(chat_id, "overflowed")
-        return str(chat.status)
+
+    async def last_anywhere(
+        self, role: str, subject: str, connection: Sink, last_here: bool
+    ) -> bool:
+        """Whether a socket that just closed was the person's last one on any instance.
+        Without Redis, this instance's own count is the best there is."""
+        try:
+            return await self.presence.leave(role, subject, connection)
+        except (OSError, redis.RedisError):
+            log.warning("presence.unknown", exc_info=True)
+            return last_here
 
     def note_status(self, counsellor_id: str, status: str) -> None:
         """Remember a local counsellor's status (told again after a rebuild of the state)."""
@@ -156,7 +168,7 @@ class Hub:
     def to_seeker(self, chat_id: str, frame_type: str, **fields: Any) -> None:
         sinks = self.seekers.get(chat_id)
         if sinks:
-            text = server_frame(frame_type, **fields)
+            text = server_frame(frame_type, chat_id=chat_id, **fields)
             for sink in list(sinks):
                 sink.send(text)
 
@@ -283,15 +295,14 @@ class Hub:
         while True:
             await self._positions_dirty.wait()
             self._positions_dirty.clear()
-            now = self._clock()
-            for chat_id in list(self._waiting):
-                try:
-                    place = await self._queue.position(chat_id, now)
-                except Exception:  # a Redis hiccup: try again on the next change
-                    log.exception("chat.position_failed")
-                    break
-                if place is None:
-                    continue
+            # Every local seeker's place in one read: one call per seeker would be a round trip
+            # each, thousands after every change with thousands waiting here.
+            try:
+                places = await self._queue.positions(self._waiting, self._clock())
+            except Exception:  # a Redis hiccup: try again on the next change
+                log.exception("chat.position_failed")
+                places = {}
+            for chat_id, place in places.items():
                 figure = (place.pool, place.position, place.expected_wait)
                 if self._last_place.get(chat_id) != figure and chat_id in self._waiting:
                     self._last_place[chat_id] = figure

@@ -29,7 +29,7 @@ from chat.connection import Sink
 from chat.counsellor_records import StoredNote, display_name, notes_of
 from chat.delivery import Cursor, Phase, Verdict
 from chat.frames import server_frame
-from chat.store import StoredMessage, messages_after
+from chat.store import StoredMessage, last_seq, messages_after
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -157,6 +157,11 @@ class LiveChats:
         if follower is None:
             return
         async with follower.reading:
+            if after is not None:
+                # A client that claims more than the chat holds (a stale or foreign state)
+                # would silently miss what comes next: it gets what follows the real end.
+                async with self._db.acquire() as conn:
+                    after = min(after, await last_seq(conn, uuid.UUID(chat_id)))
             # Live messages are held from here; whatever they were, the read below sees them.
             follower.cursor.start(after)
             try:
@@ -182,8 +187,9 @@ class LiveChats:
             out, again = follower.cursor.settle(fetched)
             for message in out:
                 await follower.sink.send_in_turn(self._message_frame(chat_id, message))
-            if out:
-                self._delivered(chat_id, follower, out[-1])
+            theirs = [m for m in out if m.sender != follower.role]
+            if theirs:
+                self._delivered(chat_id, follower, theirs[-1])
             if not again:
                 return
             await asyncio.sleep(0.05)
@@ -229,8 +235,9 @@ class LiveChats:
         elif kind == "note":
             text = server_frame("note", chat_id=chat_id, **payload)
             for follower in list(followers.values()):
-                # Notes never reach a seeker; a console still catching up gets them with it.
-                if follower.role == COUNSELLOR and follower.cursor.phase is Phase.LIVE:
+                # Notes never reach a seeker; a console that has not resumed yet gets them with
+                # its catch-up.
+                if follower.role == COUNSELLOR and follower.cursor.phase is not Phase.WAITING:
                     follower.sink.send(text)
         elif kind == "closed":
             text = server_frame("chat_closed", chat_id=chat_id)

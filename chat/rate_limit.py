@@ -35,21 +35,31 @@ class TokenBucket:
         return False
 
 
+# Refusals of a well-formed frame because of where the chat stands (it just ended, was just
+# transferred): races a correct client runs into, never abuse.
+STATE_REFUSALS = frozenset({"chat_closed", "not_your_chat", "not_ended", "conflict", "internal"})
+# A frame over the rate limit is flow control, not abuse: a client resending its outbox after a
+# reconnect meets it. Only a flood of them (a tenth of a strike each) closes the socket.
+RATE_LIMITED_WEIGHT = 0.1
+
+
 @dataclass
 class Strikes:
-    """Refused frames in a row; `limit` of them and the connection is closed.
+    """Refused frames in a row, weighed by why; `limit` of them and the connection is closed.
 
     A good frame clears the tally: a client with one bug should get error frames, not a closed
     socket, while a client that only ever sends garbage is cut off.
     """
 
-    limit: int = 20
-    count: int = 0
+    limit: float = 20.0
+    count: float = 0.0
 
-    def refused(self) -> bool:
+    def refused(self, code: str = "") -> bool:
         """Count a refused frame; True when the connection should now be closed."""
-        self.count += 1
-        return self.count >= self.limit
+        if code in STATE_REFUSALS:
+            return False
+        self.count += RATE_LIMITED_WEIGHT if code == "rate_limited" else 1.0
+        return self.count >= self.limit - 1e-9
 
     def accepted(self) -> None:
-        self.count = 0
+        self.count = 0.0

@@ -70,7 +70,10 @@ class SeekerSocket:
     async def close(self) -> None:
         chat_id = self.chat_id
         self._conversations.live.unfollow_all(self.connection)
-        if chat_id is not None and self._hub.remove_seeker(chat_id, self.connection):
+        if chat_id is None:
+            return
+        last_here = self._hub.remove_seeker(chat_id, self.connection)
+        if await self._hub.last_anywhere("seeker", chat_id, self.connection, last_here):
             # Refused unless the chat is still waiting: an answered chat has its own grace.
             with contextlib.suppress(PolicyError):
                 await self._router.submit(events.SeekerDisconnected(chat_id))
@@ -78,7 +81,7 @@ class SeekerSocket:
     def _refuse(self, error: frames.FrameError) -> None:
         log.info("ws.frame_refused", role="seeker", code=str(error.code))
         self.connection.send(frames.error_frame(error))
-        if self._strikes.refused():
+        if self._strikes.refused(str(error.code)):
             self.connection.close(CloseCode.POLICY_VIOLATION)
 
     async def handle(self, raw: str | bytes) -> None:
@@ -128,24 +131,37 @@ class SeekerSocket:
             )
             self.connection.close(CloseCode.NOT_AUTHENTICATED)
             return
-        self.chat = chat
         chat_id = str(chat.id)
-        # Join the hub first, then ask the router where the chat stands: whatever happens after
-        # joining arrives as frames, whatever happened before comes from `greet_seeker`.
-        self._hub.add_seeker(chat_id, self.connection, waiting=chat.state in ("waiting", "offered"))
-        self.connection.send(
-            frames.server_frame(
-                "welcome", chat_id=chat_id, state=chat.state, last_seq=chat.last_seq
+        try:
+            # Where the router has the chat now (the record may lag it by a moment). Join the
+            # hub first: whatever happens from here arrives as frames; what happened before,
+            # `greet_seeker` tells.
+            routed = await self._router.queue.chat(chat_id)
+            state = str(routed.status) if routed is not None else chat.state
+            waiting = state in ("waiting", "offered")
+            self._hub.add_seeker(chat_id, self.connection, waiting=waiting)
+            await self._hub.presence.join("seeker", chat_id, self.connection)
+            self.connection.send(
+                frames.server_frame("welcome", chat_id=chat_id, state=state, last_seq=chat.last_seq)
             )
-        )
-        status = await self._hub.greet_seeker(chat_id)
-        if status in ("waiting", "offered"):
-            # Refused when no grace time runs (a first connection): nothing to cancel.
-            with contextlib.suppress(PolicyError):
-                await self._router.submit(events.SeekerReconnected(chat_id))
-        await self._conversations.live.follow(
-            chat_id, self.connection, SEEKER, after=frame.last_seq
-        )
+            await self._hub.greet_seeker(chat_id, routed)
+            if waiting:
+                # Refused when no grace time runs (a first connection): nothing to cancel.
+                with contextlib.suppress(PolicyError):
+                    await self._router.submit(events.SeekerReconnected(chat_id))
+            await self._conversations.live.follow(
+                chat_id, self.connection, SEEKER, after=frame.last_seq
+            )
+        except Exception:
+            # Half joined is no state to stay in: the client reconnects and tries again.
+            log.exception("ws.join_failed", role="seeker")
+            self._conversations.live.unfollow_all(self.connection)
+            self._hub.remove_seeker(chat_id, self.connection)
+            with contextlib.suppress(Exception):
+                await self._hub.presence.leave("seeker", chat_id, self.connection)
+            self.connection.close(CloseCode.INTERNAL_ERROR)
+            return
+        self.chat = chat
 
     async def _carry_out(self, frame: frames.ClientFrame, chat_id: str) -> None:
         match frame:

@@ -123,7 +123,9 @@ async def find_chat(conn: asyncpg.Connection, chat_id: uuid.UUID) -> ChatRecord 
 _APPEND = """
 WITH earlier AS (
     SELECT chat_id, seq, sender_role, sender_user_id, kind, client_id, body, created_at
-    FROM messages WHERE chat_id = $1 AND sender_role = $2 AND client_id = $3
+    FROM messages
+    WHERE chat_id = $1 AND sender_role = $2 AND client_id = $3
+      AND sender_user_id IS NOT DISTINCT FROM $4
 ), numbered AS (
     UPDATE chat_sessions SET last_seq = last_seq + 1
     WHERE id = $1 AND deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM earlier)
@@ -153,8 +155,9 @@ async def append_message(
 ) -> tuple[StoredMessage, bool]:
     """Store a message with the chat's next sequence number; return it and whether it is new.
 
-    Numbers have no gaps and no two messages share one. A client id seen before returns the
-    earlier message unchanged, also when the two copies race each other from two instances.
+    Numbers have no gaps and no two messages share one. A client id the same sender used before
+    returns the earlier message unchanged, also when the two copies race each other from two
+    instances.
     Raises LookupError when there is no such chat, or the seeker deleted the conversation.
     """
     try:
@@ -164,7 +167,7 @@ async def append_message(
     except asyncpg.UniqueViolationError:
         # The same client id committed first on another connection; ours rolled back whole.
         assert client_id is not None
-        existing = await _by_client_id(conn, chat_id, sender_role, client_id)
+        existing = await find_by_client_id(conn, chat_id, sender_role, sender_user_id, client_id)
         assert existing is not None
         return existing, False
     if row is None:
@@ -174,14 +177,21 @@ async def append_message(
     return StoredMessage(**fields), bool(new)
 
 
-async def _by_client_id(
-    conn: asyncpg.Connection, chat_id: uuid.UUID, sender_role: str, client_id: str
+async def find_by_client_id(
+    conn: asyncpg.Connection,
+    chat_id: uuid.UUID,
+    sender_role: str,
+    sender_user_id: int | None,
+    client_id: str,
 ) -> StoredMessage | None:
+    """The message a sender stored under their client id, if any."""
     row = await conn.fetchrow(
-        _SELECT_MESSAGE + " WHERE chat_id = $1 AND sender_role = $2 AND client_id = $3",
+        _SELECT_MESSAGE + " WHERE chat_id = $1 AND sender_role = $2 AND client_id = $3"
+        " AND sender_user_id IS NOT DISTINCT FROM $4",
         chat_id,
         sender_role,
         client_id,
+        sender_user_id,
     )
     return None if row is None else _message(row)
 
@@ -196,3 +206,9 @@ async def messages_after(
         after_seq,
     )
     return [_message(row) for row in rows]
+
+
+async def last_seq(conn: asyncpg.Connection, chat_id: uuid.UUID) -> int:
+    """The chat's last message number (0 when it has none, or there is no such chat)."""
+    found = await conn.fetchval("SELECT last_seq FROM chat_sessions WHERE id = $1", chat_id)
+    return int(found or 0)

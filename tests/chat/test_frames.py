@@ -108,9 +108,18 @@ def test_well_formed_frames_parse(role: Role, raw: str, expected: object) -> Non
         (Role.SEEKER, "x" * (MAX_FRAME_BYTES + 1), ErrorCode.FRAME_TOO_LARGE),
         (Role.SEEKER, "[" * 100_000, ErrorCode.FRAME_TOO_LARGE),
         (Role.SEEKER, "[" * 20_000, ErrorCode.INVALID_JSON),
+        (Role.SEEKER, b'{"v": 1, "type": "ping"}', ErrorCode.INVALID_JSON),
+        (Role.SEEKER, json.dumps({"v": 1.0, "type": "ping"}), ErrorCode.UNSUPPORTED_VERSION),
+        (Role.SEEKER, frame(type="message", client_id="c", text="a\x00b"), ErrorCode.BAD_FIELD),
+        (Role.SEEKER, '{"v": 1, "type": "message", "client_id": "c", "text": "a\\ud800"}',
+         ErrorCode.BAD_FIELD),
+        (Role.COUNSELLOR, frame(type="wrap_up", chat_id=CHAT, category="other", note="\x00"),
+         ErrorCode.BAD_FIELD),
     ],
 )  # fmt: skip
-def test_malformed_frames_are_refused_with_a_code(role: Role, raw: str, code: ErrorCode) -> None:
+def test_malformed_frames_are_refused_with_a_code(
+    role: Role, raw: str | bytes, code: ErrorCode
+) -> None:
     with pytest.raises(FrameError) as refused:
         parse_client_frame(raw, role)
     assert refused.value.code is code

@@ -388,3 +388,36 @@ async def test_a_console_sees_how_many_wait_in_the_queues_it_serves(
         await seeker.close()
     finally:
         await aslak.close()
+
+
+async def test_resends_and_claims_are_answered_by_what_the_chat_really_holds(
+    instances: tuple[ServerProcess, ServerProcess],
+) -> None:
+    a, b = instances
+    kari, hello = await open_console(b.url, staff_cookie(b.url, "kari", DEMO_PASSWORD))
+    try:
+        # Hello comes first, whatever else is sent to a console that is opening.
+        assert hello["type"] == "hello"
+        await send(kari, "resume", last_seqs={})
+        await send(kari, "status", status="available")
+        await send(kari, "status", status="available")
+        assert (await receive(kari, "status"))["status"] == "available"
+        assert (await receive(kari, "status"))["reason"] == "unchanged"
+        chat, seeker = await answered_chat(kari, a.url, "03")
+        chat_id = chat["chat_id"]
+        await send(seeker, "message", client_id="r1", text="Én")
+        first = await receive(seeker, "ack")
+        await send(kari, "end", chat_id=chat_id)
+        await receive(seeker, "ended")
+        # The chat ended, but a resend of a stored message is still acknowledged as it was.
+        await send(seeker, "message", client_id="r1", text="Én")
+        assert (await receive(seeker, "ack"))["seq"] == first["seq"]
+        await seeker.close()
+
+        # A client claiming more than the chat holds still gets everything after its real end.
+        again = await open_seeker(a.url, chat["token"], last_seq=999)
+        assert (await receive(again, "synced"))["last_seq"] == first["seq"]
+        await again.close()
+    finally:
+        await send(kari, "status", status="offline")
+        await kari.close()

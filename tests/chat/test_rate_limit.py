@@ -46,3 +46,16 @@ def test_strikes_close_after_the_limit_in_a_row_and_reset_on_a_good_frame() -> N
     assert not strikes.refused()
     assert not strikes.refused()
     assert strikes.refused()
+
+
+def test_refusals_about_where_the_chat_stands_are_no_strikes() -> None:
+    strikes = Strikes(limit=3)
+    assert not any(strikes.refused("not_your_chat") for _ in range(100))
+    assert not any(strikes.refused("chat_closed") for _ in range(100))
+    assert strikes.count == 0
+
+
+def test_rate_limited_frames_weigh_a_tenth_so_only_a_flood_closes() -> None:
+    strikes = Strikes(limit=20)
+    assert not any(strikes.refused("rate_limited") for _ in range(199))
+    assert strikes.refused("rate_limited")

@@ -121,3 +121,27 @@ async def test_a_message_for_an_unknown_chat_is_refused(db: asyncpg.Connection) 
             db, chat_id=uuid.uuid4(), sender_role="seeker", sender_user_id=None,
             client_id=None, body="x", now=NOW,
         )  # fmt: skip
+
+
+async def test_two_counsellors_client_ids_never_collide(db: asyncpg.Connection) -> None:
+    # After a transfer two counsellors write in one chat; the same client id from each is two
+    # messages, not a resend.
+    chat, _ = await create_chat(
+        db, county_number="03", language="nb", topic=None, queue="03", now=NOW
+    )
+    ids = [
+        await db.fetchval("SELECT id FROM users WHERE username = $1", n) for n in ("kari", "nora")
+    ]
+    stored = []
+    for user in ids:
+        message = await append_message(
+            db, chat_id=chat.id, sender_role="counsellor", sender_user_id=user,
+            client_id="c1", body=f"fra {user}", now=NOW,
+        )  # fmt: skip
+        stored.append(message)
+    assert [(m.seq, new) for m, new in stored] == [(1, True), (2, True)]
+    again, new = await append_message(
+        db, chat_id=chat.id, sender_role="counsellor", sender_user_id=ids[1],
+        client_id="c1", body="fra nora", now=NOW,
+    )  # fmt: skip
+    assert (again.seq, new) == (2, False)

@@ -26,6 +26,7 @@ from queueing.effects import (
     ChatAssigned,
     ChatEnded,
     ChatOverflowed,
+    ChatPosition,
     ChatQueued,
     ChatRequeued,
     Effect,
@@ -168,8 +169,11 @@ class Twin:
         assert await self.queue.next_deadline() == policy.next_deadline(self.state)
         expected = order.positions(self.state, now)
         ids = sorted(self.state.chats)
-        got = await asyncio.gather(*(self.queue.position(i, now) for i in ids))
-        assert {i: p for i, p in zip(ids, got, strict=True) if p is not None} == expected
+        assert await self.queue.positions([*ids, "unknown"], now) == expected
+        some = ids[::2]  # an instance asks only for its own seekers
+        assert await self.queue.positions(some, now) == {
+            chat_id: place for chat_id, place in expected.items() if chat_id in some
+        }
 
 
 @settings(
@@ -215,6 +219,61 @@ async def test_redis_queue_makes_the_same_decisions_as_the_pure_policy(
             if i % 7 == 0:
                 await twin.tick(now)
             await twin.apply(build_event(twin.state, kind, i, j), now)
+
+
+# --- places in line -------------------------------------------------------------------------------
+
+
+async def test_places_of_many_seekers_asked_at_once_are_the_pure_policys() -> None:
+    """County chats, national ones, overflowed ones (in both lines, placed in the pool), an
+    offered one, one handed back to the front, answered and abandoned ones, pools with answers
+    in the window and one without: all asked at once, and one by one."""
+    centres = {"03": CentreConfig(), "11": CentreConfig(overflow_after=60.0), "42": CentreConfig()}
+    config = make_config(centres=centres)
+    async with redis_queue(config) as queue:
+        twin = Twin(State(config), queue)
+        for event in (
+            RegisterCounsellor("oslo-1", "03", False, frozenset({"nb"}), capacity=1),
+            RegisterCounsellor("oslo-2", "03", False, frozenset({"nb"}), capacity=1),
+            RegisterCounsellor("roga", "11", False, frozenset({"nb"}), capacity=1),
+            RegisterCounsellor("team", None, True, frozenset({"en"}), capacity=1),
+            RegisterCounsellor("agder", "42", False, frozenset({"en"})),  # answers none of them
+            *(SetStatus(c, "available") for c in ("oslo-1", "oslo-2", "roga", "team", "agder")),
+        ):
+            await twin.apply(event, T0)
+
+        kinds = (("03", "nb"), ("11", "nb"), (None, "nb"), (None, "en"), ("42", "nb"))
+
+        async def arrive(first: int, count: int, at: float) -> None:
+            for n in range(first, first + count):
+                county, language = kinds[n % len(kinds)]
+                await twin.apply(ChatArrived(f"c{n:03d}", county, language), at + n / 100)
+
+        await arrive(0, 60, T0)
+        for chat in list(twin.state.chats.values()):  # everyone offered one accepts it
+            if chat.offer is not None:
+                await twin.apply(AcceptOffer(chat.id, chat.offer.counsellor_id), T0 + 10)
+        oslo_1 = twin.state.counsellors["oslo-1"]
+        handed_back = next(iter(oslo_1.active))
+        await twin.apply(SetStatus("oslo-1", "offline"), T0 + 11)  # back to the front of 03
+        await twin.apply(SeekerLeft("c008"), T0 + 12)
+        await arrive(60, 40, T0 + 20)
+        await twin.tick(T0 + 70)  # the first arrivals for 11 waited a minute: they overflow
+        await twin.apply(RegisterCounsellor("team-2", None, True, frozenset({"nb"})), T0 + 70)
+        await twin.apply(SetStatus("team-2", "available"), T0 + 70)  # offered the pool's head
+
+        now = T0 + 71
+        expected = order.positions(twin.state, now)
+        chats = twin.state.chats.values()
+        assert {place.pool for place in expected.values()} == {"03", "11", "42", NATIONAL}
+        assert any(chat.overflowed and chat.id in expected for chat in chats)
+        assert any(chat.status is ChatStatus.OFFERED for chat in chats)
+        assert expected[handed_back] == ChatPosition(handed_back, "03", 1, 600.0 / 2)
+        assert {place.expected_wait is None for place in expected.values()} == {True, False}
+        assert await queue.positions(sorted(twin.state.chats), now) == expected
+        for chat_id in sorted(twin.state.chats):
+            assert await queue.position(chat_id, now) == expected.get(chat_id)
+        assert await queue.positions([], now) == {}
 
 
 # --- state read back and written -----------------------------------------------------------------

@@ -51,6 +51,13 @@ class ServerProcess:
         self.stop()
         raise RuntimeError(f"server did not answer within {timeout} s:\n{self.log()[-3000:]}")
 
+    @property
+    def pid(self) -> int:
+        """The server's process id (one worker: uvicorn serves in this process itself)."""
+        if self._process is None:
+            raise RuntimeError("the server is not started")
+        return self._process.pid
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
