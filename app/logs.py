@@ -40,6 +40,9 @@ def configure_logging(level: str = "info", json: bool = True) -> None:
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _drop_secrets,
+        # A traceback as text, ending in the exception's message: never the exception's repr,
+        # which for a decoding error holds the whole frame the client sent.
+        structlog.processors.format_exc_info,
     ]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -21,11 +21,18 @@ from app.users import find_user, list_users
 from chat.conversation import Conversations
 from chat.hub import Hub
 from chat.live import LiveChats
-from chat.presence import Presence
+from chat.presence import SWEEP_SECONDS, Presence, to_disconnect
 from chat.routing_record import RoutingRecorder
 from queueing import policy
 from queueing.effect_codec import decode_effects
-from queueing.events import ChatArrived, CounsellorReconnected, RegisterCounsellor, SetStatus
+from queueing.events import (
+    ChatArrived,
+    CounsellorDisconnected,
+    CounsellorReconnected,
+    RegisterCounsellor,
+    SeekerDisconnected,
+    SetStatus,
+)
 from queueing.model import Config, PolicyError, State
 from queueing.redis_queue import RedisQueue
 from queueing.router import Router
@@ -197,6 +204,37 @@ class RoutingService:
                     await self.router.submit(SetStatus(counsellor_id, status))
         log.info("routing.consoles_reannounced", consoles=len(self.hub.counsellors))
 
+    async def sweep_absent(self) -> None:
+        """Start the grace time of whoever the router counts as connected but has no socket
+        on any instance; one instance at a time sweeps. Until cancelled."""
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            try:
+                lock = f"{self.settings.redis_prefix}presence-sweep"
+                if await self.client.set(lock, self.instance, nx=True, ex=int(SWEEP_SECONDS)):
+                    await self._sweep()
+            except (OSError, redis.RedisError):
+                log.warning("presence.sweep_failed", exc_info=True)
+
+    async def _sweep(self) -> None:
+        chats, counsellors = await self.queue.connection_roster()
+        presence = self.hub.presence
+        seekers, staff = to_disconnect(
+            chats,
+            counsellors,
+            await presence.absent("seeker", [c[0] for c in chats]),
+            await presence.absent("counsellor", [c[0] for c in counsellors]),
+            time.time(),
+        )
+        for chat_id in seekers:
+            with contextlib.suppress(PolicyError):
+                await self.router.submit(SeekerDisconnected(chat_id))
+        for counsellor_id in staff:
+            with contextlib.suppress(PolicyError):
+                await self.router.submit(CounsellorDisconnected(counsellor_id))
+        if seekers or staff:
+            log.info("presence.swept", seekers=len(seekers), counsellors=len(staff))
+
     def start(self, spawn: Callable[..., asyncio.Task[None]] = asyncio.create_task) -> None:
         from queueing.effect_feed import EffectFeed
 
@@ -219,6 +257,7 @@ class RoutingService:
             spawn(self.watch_state()),
             spawn(self.conversations.live.run()),
             spawn(self.hub.presence.run()),
+            spawn(self.sweep_absent()),
         ]
 
     async def stop(self) -> None:

@@ -9,7 +9,11 @@ from dataclasses import dataclass
 import asyncpg
 
 from app import audit
-from app.passwords import hash_password, needs_rehash, verify_password
+from app.passwords import (
+    hash_password_off_loop,
+    needs_rehash,
+    verify_password_off_loop,
+)
 
 ROLES = ("counsellor", "supervisor", "admin")
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
@@ -66,7 +70,7 @@ def validate_new_user(
     capacity: int,
 ) -> None:
     """Check an account's fields before anything is written."""
-    if not USERNAME_PATTERN.match(username):
+    if not USERNAME_PATTERN.fullmatch(username):
         raise UserError(
             "a username is 2-63 characters: lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
@@ -78,7 +82,7 @@ def validate_new_user(
     if not languages:
         raise UserError("name at least one language")
     for language in languages:
-        if not LANGUAGE_PATTERN.match(language):
+        if not LANGUAGE_PATTERN.fullmatch(language):
             raise UserError(f"{language!r} is not a language code such as nb, nn or en")
     if not MIN_CAPACITY <= capacity <= MAX_CAPACITY:
         raise UserError(f"capacity must be between {MIN_CAPACITY} and {MAX_CAPACITY}")
@@ -101,7 +105,7 @@ async def create_user(
 ) -> User:
     """Create an account with its centre memberships, all or nothing."""
     validate_new_user(username, display_name, role, centres, languages, capacity)
-    password_hash = hash_password(password)
+    password_hash = await hash_password_off_loop(password)
     rows = await conn.fetch("SELECT id FROM centres WHERE id = any($1)", list(centres))
     known = {row["id"] for row in rows}
     unknown = sorted(set(centres) - known)
@@ -184,10 +188,16 @@ async def authenticate(conn: asyncpg.Connection, username: str, password: str) -
         _SELECT_USERS + " WHERE u.username = $1 GROUP BY u.id", username.strip().lower()
     )
     password_hash = None if row is None else row["password_hash"]
-    if not verify_password(password_hash, password) or row is None or row["disabled"]:
+    if (
+        not await verify_password_off_loop(password_hash, password)
+        or row is None
+        or row["disabled"]
+    ):
         return None
     if needs_rehash(row["password_hash"]):
         await conn.execute(
-            "UPDATE users SET password_hash = $2 WHERE id = $1", row["id"], hash_password(password)
+            "UPDATE users SET password_hash = $2 WHERE id = $1",
+            row["id"],
+            await hash_password_off_loop(password),
         )
     return _user(row)

@@ -225,13 +225,13 @@ class _Fields:
 
     def text(self, name: str, pattern: re.Pattern[str] | None = None) -> str:
         value: str = self.value(name, str, True)
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             raise FrameError(ErrorCode.BAD_FIELD, f"'{name}' is not well formed", self.ref)
         return value
 
     def optional_text(self, name: str, pattern: re.Pattern[str]) -> str | None:
         value: str | None = self.value(name, str, False)
-        if value is not None and not pattern.match(value):
+        if value is not None and not pattern.fullmatch(value):
             raise FrameError(ErrorCode.BAD_FIELD, f"'{name}' is not well formed", self.ref)
         return value
 
@@ -272,6 +272,12 @@ class _Fields:
     def chat_id(self) -> str:
         return self.text("chat_id", _CHAT_ID)
 
+    def token(self) -> str:
+        value = self.text("token")
+        if not storable(value):
+            raise FrameError(ErrorCode.BAD_FIELD, "'token' is not well formed", self.ref)
+        return value
+
 
 def _message(fields: _Fields, role: Role, note: bool = False) -> SendMessage:
     return SendMessage(
@@ -288,7 +294,7 @@ def _resume(fields: _Fields) -> Resume:
         raise FrameError(ErrorCode.BAD_FIELD, "'last_seqs' names too many chats", fields.ref)
     seqs: dict[str, int] = {}
     for chat_id, seq in raw.items():
-        if not _CHAT_ID.match(chat_id) or isinstance(seq, bool) or not isinstance(seq, int):
+        if not _CHAT_ID.fullmatch(chat_id) or isinstance(seq, bool) or not isinstance(seq, int):
             raise FrameError(
                 ErrorCode.BAD_FIELD, "'last_seqs' maps chat ids to numbers", fields.ref
             )
@@ -337,7 +343,7 @@ def _wrap_up(fields: _Fields) -> WrapUp:
 _Parser = Callable[[_Fields], ClientFrame]
 
 _SEEKER_FRAMES: dict[str, _Parser] = {
-    "auth": lambda f: Auth(f.text("token"), f.count("last_seq", required=False)),
+    "auth": lambda f: Auth(f.token(), f.count("last_seq", required=False)),
     "message": lambda f: _message(f, Role.SEEKER),
     "typing": lambda f: Typing(None, f.flag("active")),
     "read": lambda f: Read(None, f.count("seq")),
@@ -381,7 +387,7 @@ def parse_client_frame(raw: str | bytes, role: Role) -> ClientFrame:
     if not isinstance(data, dict):
         raise FrameError(ErrorCode.NOT_AN_OBJECT, "a frame is a JSON object")
     ref = data.get("client_id") if isinstance(data.get("client_id"), str) else None
-    ref = ref if ref is not None and _CLIENT_ID.match(ref) else None
+    ref = ref if ref is not None and _CLIENT_ID.fullmatch(ref) else None
     version = data.get("v")
     if type(version) is not int or version != PROTOCOL_VERSION:
         raise FrameError(

@@ -8,7 +8,8 @@ out, abandoning the seeker or taking a counsellor's chats away.
 
 Each open socket is an entry in a Redis hash per person, valued with the moment it stops
 counting unless refreshed; every instance refreshes its own entries well before that, so the
-entries of an instance that died stop counting by themselves.
+entries of an instance that died stop counting by themselves. A sweep (`to_disconnect`) finds
+whom the router still counts as connected without any socket, and starts their grace time.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ log = structlog.stdlib.get_logger(__name__)
 # An entry counts this long after its last refresh; instances refresh every third of it.
 ENTRY_SECONDS = 60.0
 REFRESH_SECONDS = ENTRY_SECONDS / 3
+# A new chat's seeker connects right after starting it; one who has not within this long
+# closed the page (or never will): their chat must not be offered to a counsellor for nothing.
+FIRST_CONNECT_SECONDS = 15.0
+# How often one instance looks for people the router counts as connected who are not.
+SWEEP_SECONDS = 15.0
 
 
 class Presence:
@@ -66,6 +72,19 @@ class Presence:
         now = time.time()
         return not any(float(until) > now for until in remaining.values())
 
+    async def absent(self, role: str, subjects: list[str]) -> set[str]:
+        """Which of these people have no socket that counts, on any instance."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for subject in subjects:
+                pipe.hgetall(self.key(role, subject))
+            found = await pipe.execute()
+        now = time.time()
+        return {
+            subject
+            for subject, entries in zip(subjects, found, strict=True)
+            if not any(float(until) > now for until in entries.values())
+        }
+
     async def run(self) -> None:
         """Refresh this instance's entries, until cancelled."""
         while True:
@@ -79,3 +98,27 @@ class Presence:
                     await pipe.execute()
             except (OSError, redis.RedisError):
                 log.warning("presence.refresh_failed", exc_info=True)
+
+
+def to_disconnect(
+    chats: list[tuple[str, float, bool]],
+    counsellors: list[tuple[str, str, bool]],
+    absent_seekers: set[str],
+    absent_counsellors: set[str],
+    now: float,
+) -> tuple[list[str], list[str]]:
+    """Who the router still counts as connected but has no socket anywhere: a seeker whose
+    instance died, or who started a chat and closed the page before connecting (after
+    `FIRST_CONNECT_SECONDS`), and a counsellor whose instance died. Each then gets the grace
+    time, as after any dropped connection; a socket that comes back within it carries on."""
+    seekers = [
+        chat_id
+        for chat_id, arrived, in_grace in chats
+        if not in_grace and chat_id in absent_seekers and now - arrived > FIRST_CONNECT_SECONDS
+    ]
+    staff = [
+        counsellor_id
+        for counsellor_id, status, in_grace in counsellors
+        if status != "offline" and not in_grace and counsellor_id in absent_counsellors
+    ]
+    return seekers, staff

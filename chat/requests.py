@@ -85,7 +85,7 @@ def parse_new_chat(body: bytes, counties: Collection[str], languages: Collection
         raise RequestError(422, "consent_required", "the privacy statement must be accepted")
     county = data.get("county")
     if county is not None and (
-        not isinstance(county, str) or not _COUNTY.match(county) or county not in counties
+        not isinstance(county, str) or not _COUNTY.fullmatch(county) or county not in counties
     ):
         raise RequestError(422, "unknown_county", "county is a county number such as 03, or null")
     language = data.get("language")

@@ -283,6 +283,41 @@ class RedisQueue:
             for queue, found in zip(queues, members, strict=True)
         }
 
+    async def connection_roster(
+        self,
+    ) -> tuple[list[tuple[str, float, bool]], list[tuple[str, str, bool]]]:
+        """Who the router counts as connected, for a presence sweep: every unanswered chat as
+        (id, arrived at, in its grace time) and every counsellor as (id, status, in their grace
+        time). Two round trips each way; read whole, not atomically (a sweep re-checks)."""
+        lines = [self.keys.line_pool()]
+        lines += [self.keys.line_prefix() + county for county in self.config.centres]
+        async with self._client.pipeline(transaction=False) as pipe:
+            for line in lines:
+                pipe.zrange(line, 0, -1)
+            pipe.zrange(self.keys.counsellors(), 0, -1)
+            *found, staff = await pipe.execute()
+        chat_ids = sorted({_text(c) for members in found for c in members})
+        staff_ids = [_text(c) for c in staff]
+        async with self._client.pipeline(transaction=False) as pipe:
+            for chat_id in chat_ids:
+                pipe.hmget(self.keys.chat_prefix() + chat_id, "arrived_at", "grace_until")
+            for counsellor_id in staff_ids:
+                pipe.hmget(self.keys.counsellor_prefix() + counsellor_id, "status", "grace_until")
+            replies = await pipe.execute()
+        chats = [
+            (chat_id, float(_text(arrived)), grace is not None)
+            for chat_id, (arrived, grace) in zip(chat_ids, replies[: len(chat_ids)], strict=True)
+            if arrived is not None
+        ]
+        counsellors = [
+            (counsellor_id, _text(status), grace is not None)
+            for counsellor_id, (status, grace) in zip(
+                staff_ids, replies[len(chat_ids) :], strict=True
+            )
+            if status is not None
+        ]
+        return chats, counsellors
+
     async def snapshot(self) -> State:
         """The whole routing state read back in one atomic step, as a policy State."""
         pools = [NATIONAL, *self.config.centres]

@@ -104,3 +104,15 @@ async def test_a_counsellor_connected_elsewhere_keeps_their_chats_when_an_old_co
     await send(new, "status", status="offline")
     await new.close()
     await seeker.close()
+
+
+async def test_a_chat_whose_seeker_never_connected_is_let_go_and_never_offered(
+    instances: tuple[ServerProcess, ServerProcess], record: asyncpg.Connection
+) -> None:
+    a, _ = instances
+    chat = start_chat(a.url, "46", language="nn")  # the page closed before its socket opened
+    for _ in range(200):
+        await asyncio.sleep(0.25)
+        if await state_of(record, chat["chat_id"]) == "abandoned":
+            break
+    assert await state_of(record, chat["chat_id"]) == "abandoned"

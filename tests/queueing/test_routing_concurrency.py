@@ -39,7 +39,10 @@ from tests.support.aio import run_sync
 from tests.support.environment import RunEnvironment
 from tests.support.server import ServerProcess
 
-LOAD_SECONDS = 15.0
+# Each load process does its half of the operations; the time is only a bound for a run that
+# stops making progress.
+OPERATIONS = 2200
+LOAD_SECONDS = 120.0
 PASSWORD = "load-password-123"
 # centre, national team, capacity
 STAFF = [("03", False, 1), ("03", False, 2), ("03", True, 3), ("46", False, 2),
@@ -108,6 +111,8 @@ def test_two_instances_under_random_load_keep_every_routing_invariant(
                     str(seed),
                     "--seconds",
                     str(LOAD_SECONDS),
+                    "--operations",
+                    str(OPERATIONS // 2),
                     "--url",
                     a.url,
                     "--url",

@@ -1,7 +1,8 @@
 """A load-generating process for the routing concurrency test.
 
-Run as `python -m tests.support.routing_load --seed N --seconds S URL_A URL_B -- USER...`: it
-signs the given counsellors in, spreads their consoles over the instances, and for S seconds does
+Run as `python -m tests.support.routing_load --seed N --operations K --seconds S --url A --url B
+USER...`: it signs the given counsellors in, spreads their consoles over the instances, and until it
+has done K operations (or S seconds passed) does
 random things real users do: seekers arrive, wait, leave or drop their connection; counsellors
 change status, accept or decline offers (or let them lie), end chats and drop their consoles. It
 prints one JSON line with what it did.
@@ -122,6 +123,7 @@ class Seeker:
         self.url = url
         self.token = token
         self.socket: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         self.socket = await connect(
@@ -129,14 +131,27 @@ class Seeker:
             additional_headers={"Origin": self.url},
         )
         await self.socket.send(frame("auth", token=self.token))
+        # A browser reads what it is sent; a socket nobody reads is cut off as too slow.
+        self._reader = asyncio.create_task(self._drain(self.socket))
+
+    @staticmethod
+    async def _drain(socket: ClientConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in socket:
+                pass
 
     async def close(self) -> None:
         if self.socket is not None:
             await self.socket.close()
+        if self._reader is not None:
+            await self._reader
         self.socket = None
+        self._reader = None
 
 
-async def run(urls: list[str], users: list[str], seconds: float, seed: int) -> dict[str, int]:
+async def run(
+    urls: list[str], users: list[str], seconds: float, seed: int, operations: int
+) -> dict[str, int]:
     rng = random.Random(seed)
     cookies = [await sign_in(rng.choice(urls), user) for user in users]
     consoles = [Console(urls, cookie, rng) for cookie in cookies]
@@ -153,8 +168,10 @@ async def run(urls: list[str], users: list[str], seconds: float, seed: int) -> d
     }  # fmt: skip
     seekers: list[Seeker] = []
     async with httpx.AsyncClient() as http:
+        # Until this process has done its share of operations: a busy machine takes longer,
+        # it does not test less. `seconds` only bounds a run that cannot make progress.
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        while sum(counts.values()) < operations and time.monotonic() < deadline:
             roll = rng.random()
             if roll < 0.3:
                 url = rng.choice(urls)
@@ -208,10 +225,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--seconds", type=float, required=True)
+    parser.add_argument("--operations", type=int, required=True)
     parser.add_argument("--url", action="append", required=True)
     parser.add_argument("users", nargs="+")
     args = parser.parse_args()
-    asyncio.run(run(args.url, args.users, args.seconds, args.seed))
+    asyncio.run(run(args.url, args.users, args.seconds, args.seed, args.operations))
 
 
 if __name__ == "__main__":
