@@ -23,6 +23,7 @@ from chat.counsellor_records import awaiting_wrap_up
 from chat.frames import server_frame
 from chat.live import COUNSELLOR, LiveChats
 from chat.presence import Presence
+from chat.store import last_seq
 from queueing.effects import (
     ChatAbandoned,
     ChatAssigned,
@@ -46,6 +47,16 @@ POSITION_INTERVAL = 0.5
 # A console's queue summary (waiting chats and the oldest wait) is sent at most this often: it
 # is glanced at, and with many consoles each round reads every line the consoles serve.
 SUMMARY_INTERVAL = 1.0
+
+
+def ended_by(end_reason: str | None, status: ChatStatus) -> tuple[str | None, str]:
+    """Who ended a closed chat and why, as an `ended` frame says it, from the record's
+    `end_reason` (None while the record has not caught up with the router)."""
+    if end_reason in ("by_counsellor", "by_seeker"):
+        return end_reason.removeprefix("by_"), "ended"
+    if end_reason is not None:
+        return "seeker", end_reason  # abandoned: left, disconnected; or deleted
+    return ("seeker" if status is ChatStatus.ABANDONED else None), "ended"
 
 
 class Hub:
@@ -112,7 +123,7 @@ class Hub:
 
     async def greet_seeker(self, chat_id: str, chat: Chat | None) -> None:
         """Tell a seeker who just joined what the router already did with their chat (they may
-        have been answered before their socket opened, or while it was down)."""
+        have been answered, or the chat may have ended, before their socket opened)."""
         if chat is None:
             return
         if chat.status is ChatStatus.ACTIVE and chat.counsellor_id is not None:
@@ -121,6 +132,14 @@ class Hub:
             self.to_seeker(chat_id, "assigned", counsellor=name)
         elif chat.status in UNANSWERED and chat.overflowed:
             self.to_seeker(chat_id, "overflowed")
+        elif chat.status in (ChatStatus.ENDED, ChatStatus.ABANDONED):
+            self._answered(chat_id)
+            row = await self._db.fetchrow(
+                "SELECT end_reason, last_seq FROM chat_sessions WHERE id = $1", uuid.UUID(chat_id)
+            )
+            by, reason = ended_by(None if row is None else row["end_reason"], chat.status)
+            last = 0 if row is None else int(row["last_seq"])
+            self.to_seeker(chat_id, "ended", by=by, reason=reason, last_seq=last)
 
     async def last_anywhere(
         self, role: str, subject: str, connection: Sink, last_here: bool
@@ -221,12 +240,29 @@ class Hub:
                 self._hand_over(effect.chat_id, effect.from_counsellor, str(effect.reason))
             case ChatAbandoned():
                 self._answered(effect.chat_id)
-                self.to_seeker(effect.chat_id, "ended", by="seeker", reason=str(effect.reason))
+                if effect.chat_id in self.seekers:
+                    self.to_seeker(
+                        effect.chat_id,
+                        "ended",
+                        by="seeker",
+                        reason=str(effect.reason),
+                        last_seq=await self._last_seq(effect.chat_id),
+                    )
             case ChatEnded():
-                self.to_counsellor(
-                    effect.counsellor_id, "chat_ended", chat_id=effect.chat_id, by=str(effect.by)
-                )
-                self.to_seeker(effect.chat_id, "ended", by=str(effect.by), reason="ended")
+                # The end travels the effects stream, the last messages pub/sub: `last_seq`
+                # tells a client whether a message is still on its way.
+                if effect.counsellor_id in self.counsellors or effect.chat_id in self.seekers:
+                    last = await self._last_seq(effect.chat_id)
+                    self.to_counsellor(
+                        effect.counsellor_id,
+                        "chat_ended",
+                        chat_id=effect.chat_id,
+                        by=str(effect.by),
+                        last_seq=last,
+                    )
+                    self.to_seeker(
+                        effect.chat_id, "ended", by=str(effect.by), reason="ended", last_seq=last
+                    )
             case CounsellorStatusChanged():
                 self.note_status(effect.counsellor_id, str(effect.status))
                 self.to_counsellor(
@@ -281,6 +317,10 @@ class Hub:
                 overflowed=row["overflowed_at"] is not None,
             )
         return fields
+
+    async def _last_seq(self, chat_id: str) -> int:
+        async with self._db.acquire() as conn:
+            return await last_seq(conn, uuid.UUID(chat_id))
 
     async def _display_name(self, counsellor_id: str) -> str:
         name = await self._db.fetchval(

@@ -138,7 +138,9 @@ async def test_a_whole_chat_from_waiting_to_the_survey(
         assert (await receive(kari, "message"))["text"] == "Jeg liker <b>realfag</b>."
 
         await send(kari, "end", chat_id=chat_id)
-        assert (await receive(seeker, "ended"))["by"] == "counsellor"
+        ended = await receive(seeker, "ended")
+        # The last message number says whether anything is still on its way.
+        assert (ended["by"], ended["last_seq"], ended["chat_id"]) == ("counsellor", 3, chat_id)
         await receive(kari, "chat_ended")
         await send(seeker, "message", client_id="s3", text="Hallo?")
         assert (await receive(seeker, "error"))["code"] == "chat_closed"
@@ -416,6 +418,8 @@ async def test_resends_and_claims_are_answered_by_what_the_chat_really_holds(
 
         # A client claiming more than the chat holds still gets everything after its real end.
         again = await open_seeker(a.url, chat["token"], last_seq=999)
+        # Coming back after the end, the seeker hears that it ended.
+        assert (await receive(again, "ended"))["last_seq"] == first["seq"]
         assert (await receive(again, "synced"))["last_seq"] == first["seq"]
         await again.close()
     finally:
