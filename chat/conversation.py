@@ -40,9 +40,9 @@ class Conversations:
     async def standing(self, chat_id: str) -> tuple[ChatStatus | None, str | None]:
         """The chat's routing status and the counsellor who holds (or last held) it. The
         router's view first; once the router has forgotten a closed chat, the record's."""
-        chat = await self._queue.chat(chat_id)
-        if chat is not None:
-            return chat.status, chat.counsellor_id
+        found = await self._queue.standing(chat_id)
+        if found is not None:
+            return found
         async with self._db.acquire() as conn:
             row = await conn.fetchrow(
                 "SELECT state, counsellor_id FROM chat_sessions WHERE id = $1",

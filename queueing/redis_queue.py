@@ -62,7 +62,16 @@ from queueing.effect_codec import decode_effects, encode_event
 from queueing.effects import ChatPosition, Effect
 from queueing.events import Event
 from queueing.keys import RoutingKeys
-from queueing.model import NATIONAL, Chat, Config, Counsellor, ErrorCode, PolicyError, State
+from queueing.model import (
+    NATIONAL,
+    Chat,
+    ChatStatus,
+    Config,
+    Counsellor,
+    ErrorCode,
+    PolicyError,
+    State,
+)
 
 # Scripts that carry the policy (the library first), and small ones that run on their own.
 POLICY_SCRIPTS = ("apply", "tick", "restore")
@@ -244,6 +253,16 @@ class RedisQueue:
         if not fields:
             return None
         return redis_state.decode_chat(chat_id, {_text(k): _text(v) for k, v in fields.items()})
+
+    async def standing(self, chat_id: str) -> tuple[ChatStatus, str | None] | None:
+        """The chat's status and the counsellor holding (or who last held) it, or None when the
+        router does not know it: what every chat frame is checked against, so one HMGET."""
+        status, holder = await self._client.hmget(
+            self.keys.chat_prefix() + chat_id, "status", "counsellor_id"
+        )
+        if status is None:
+            return None
+        return ChatStatus(_text(status)), None if holder is None else _text(holder)
 
     async def counsellor(self, counsellor_id: str) -> Counsellor | None:
         """One counsellor's routing state (one HGETALL), or None when the router does not know

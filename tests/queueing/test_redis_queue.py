@@ -585,3 +585,17 @@ async def test_two_instances_never_double_offer_or_exceed_capacity() -> None:
             if counsellor.status is CounsellorStatus.OFFLINE:
                 assert not counsellor.active
         assert order.best_pair(state) is None
+
+
+async def test_standing_and_one_chat_and_counsellor_read_back_as_the_pure_state() -> None:
+    for decode in (True, False):
+        async with redis_queue(make_config(), decode_responses=decode) as queue:
+            twin = await busy_twin(queue)
+            for chat in twin.state.chats.values():
+                assert await queue.standing(chat.id) == (chat.status, chat.counsellor_id)
+                assert await queue.chat(chat.id) == chat
+            for counsellor in twin.state.counsellors.values():
+                assert await queue.counsellor(counsellor.id) == counsellor
+            assert await queue.standing("no-such-chat") is None
+            assert await queue.chat("no-such-chat") is None
+            assert await queue.counsellor("no-such-counsellor") is None
