@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from app import api, client_assets, health, pages, sockets
+from app import api, client_assets, console_api, health, pages, sockets
 from app.database import create_pool
 from app.keys import AppKeys
 from app.logs import configure_logging, get_logger
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *pages.routes,
             *client_assets.routes,
             *api.routes,
+            *console_api.routes,
             *sockets.routes,
             Mount("/static", static, name="static"),
         ],

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from datetime import time
 
+from babel import Locale
+from babel.core import UnknownLocaleError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from app import audit, csrf
+from app import audit, availability, csrf
 from app.auth import ROLE_HOME, requires_role, safe_next
 from app.identity import SESSION_COOKIE, current_session, services_of
 from app.middleware import content_security_policy
 from app.rendering import locale_of, render, render_error
 from app.users import authenticate, find_user, list_users
-from web.i18n import translations
+from web.i18n import LOCALES, translations
 
 # A sign-in form is a few hundred bytes; anything far larger is not a sign-in.
 MAX_FORM_BYTES = 8 * 1024
@@ -28,8 +30,32 @@ def _hours(opens: time, closes: time) -> str:
     return f"{opens:%H:%M}\N{EN DASH}{closes:%H:%M}"
 
 
+# Norwegian sorts Æ, Ø, Å after Z, in that order; code points put Å first.
+_NORWEGIAN_LETTERS = str.maketrans({"Æ": "[", "Ø": "\\", "Å": "]", "æ": "{", "ø": "|", "å": "}"})
+
+
+def _norwegian_order(name: str) -> str:
+    return name.translate(_NORWEGIAN_LETTERS)
+
+
+def _language_name(code: str, locale: str) -> str:
+    """A chat language as the seeker reads it: its name in the page's language, then its own
+    name when that differs (`Arabisk (العربية)`)."""
+    try:
+        language = Locale.parse(code)
+        name = language.get_display_name(locale) or code
+        own = language.get_display_name(code) or name
+    except (ValueError, UnknownLocaleError):
+        return code
+    name = name[:1].upper() + name[1:]
+    return name if own.lower() == name.lower() else f"{name} ({own})"
+
+
 async def chat_entry(request: Request) -> Response:
-    gettext = translations(locale_of(request)).gettext
+    """The seeker's chat: standalone, or (`?embed=1`) inside the widget's frame on a host site.
+    `?county=NN` pre-selects the seeker's county."""
+    locale = locale_of(request)
+    gettext = translations(locale).gettext
     day_names = [
         gettext("Monday"),
         gettext("Tuesday"),
@@ -39,20 +65,52 @@ async def chat_entry(request: Request) -> Response:
         gettext("Saturday"),
         gettext("Sunday"),
     ]
-    rows = await services_of(request).db.fetch(
-        "SELECT weekday, opens, closes FROM opening_hours WHERE centre_id = 'national' "
-        "ORDER BY weekday, opens"
-    )
+    services = services_of(request)
+    async with services.db.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT weekday, opens, closes FROM opening_hours WHERE centre_id = 'national' "
+            "ORDER BY weekday, opens"
+        )
+        county_rows = await conn.fetch("SELECT number, name, other_names FROM counties")
     by_day: dict[int, list[str]] = {}
     for row in rows:
         by_day.setdefault(row["weekday"], []).append(_hours(row["opens"], row["closes"]))
-    national_hours = [
-        {"name": name, "hours": ", ".join(by_day.get(number, []))}
-        for number, name in enumerate(day_names, start=1)
+    # No hours entered means always open (the routing's rule), not closed every day.
+    national_hours = (
+        [
+            {"name": name, "hours": ", ".join(by_day.get(number, []))}
+            for number, name in enumerate(day_names, start=1)
+        ]
+        if rows
+        else []
+    )
+    counties = [
+        {"number": row["number"], "name": ", ".join([row["name"], *row["other_names"]])}
+        for row in sorted(county_rows, key=lambda r: _norwegian_order(r["name"]))
+        if row["number"] in services.routing.config.centres
     ]
-    response = await render(request, "chat.html", {"national_hours": national_hours})
+    asked = request.query_params.get("county", "")
+    county = asked if any(c["number"] == asked for c in counties) else ""
+    embed = request.query_params.get("embed") == "1"
+    # Bokmål, nynorsk and English first, as everywhere; then the others by code.
+    languages = sorted(
+        services.routing.config.languages,
+        key=lambda c: (LOCALES.index(c) if c in LOCALES else len(LOCALES), c),
+    )
+    context = {
+        "national_hours": national_hours,
+        "counties": counties,
+        "county": county,
+        "languages": [{"code": c, "name": _language_name(c, locale)} for c in languages],
+        "chat_language": locale,
+        "embed": embed,
+        "layout": "embed.html" if embed else "base.html",
+        # The frame's own language links keep it a frame for the same county.
+        "embed_query": f"embed=1&county={county}&" if embed else "",
+    }
+    response = await render(request, "chat.html", context)
     # The widget shows this page in a frame on the host sites named in EGUIDE_WIDGET_HOSTS.
-    hosts = " ".join(services_of(request).settings.widget_hosts)
+    hosts = " ".join(services.settings.widget_hosts)
     response.headers["content-security-policy"] = content_security_policy(f"'self' {hosts}".strip())
     return response
 
@@ -190,4 +248,6 @@ routes = [
     Route("/counsellor", counsellor_console, methods=["GET"]),
     Route("/supervisor", supervisor_dashboard, methods=["GET"]),
     Route("/admin", admin_page, methods=["GET"]),
+    # The chat page's own API: registered with the pages so the chat entry ships as one piece.
+    *availability.routes,
 ]

@@ -81,6 +81,9 @@ class CounsellorSocket:
                 capacity=None if me is None else me.capacity,
                 auto_accept=None if me is None else me.auto_accept,
                 chats=chats,
+                offer=await self._hub.pending_offer(
+                    self.counsellor_id, None if me is None else me.offer
+                ),
             )
         )
 

@@ -316,7 +316,25 @@ class Hub:
                 waiting_since=row["created_at"].timestamp(),
                 overflowed=row["overflowed_at"] is not None,
             )
+        # The router knows of an overflow at once; the record a moment later.
+        routed = await self._queue.chat(chat_id)
+        if routed is not None:
+            fields["overflowed"] = routed.overflowed
         return fields
+
+    async def pending_offer(self, counsellor_id: str, chat_id: str | None) -> dict[str, Any] | None:
+        """The offer waiting for the counsellor's answer, as an `offer` frame's fields: a
+        console opening meanwhile must be able to answer it."""
+        if chat_id is None:
+            return None
+        routed = await self._queue.chat(chat_id)
+        if routed is None or routed.offer is None or routed.offer.counsellor_id != counsellor_id:
+            return None
+        return {
+            **await self._chat_fields(chat_id),
+            "deadline": routed.offer.deadline,
+            "transferred": routed.offer.transferred_from is not None,
+        }
 
     async def _last_seq(self, chat_id: str) -> int:
         async with self._db.acquire() as conn:

@@ -186,7 +186,8 @@ class LiveChats:
             fetched = [LiveMessage.of(m, await self._name_of(m.sender_user_id)) for m in stored]
             out, again = follower.cursor.settle(fetched)
             for message in out:
-                await follower.sink.send_in_turn(self._message_frame(chat_id, message))
+                frame = self._message_frame(chat_id, message, follower.role)
+                await follower.sink.send_in_turn(frame)
             theirs = [m for m in out if m.sender != follower.role]
             if theirs:
                 self._delivered(chat_id, follower, theirs[-1])
@@ -260,11 +261,15 @@ class LiveChats:
     def _on_message(
         self, chat_id: str, followers: dict[Sink, Follower], message: LiveMessage
     ) -> None:
-        text: str | None = None
+        texts: dict[str, str] = {}  # one rendering per side
         for follower in list(followers.values()):
             verdict = follower.cursor.on_live(message)
             if verdict is Verdict.SEND:
-                text = text or self._message_frame(chat_id, message)
+                text = texts.get(follower.role)
+                if text is None:
+                    text = texts[follower.role] = self._message_frame(
+                        chat_id, message, follower.role
+                    )
                 follower.sink.send(text)
                 self._delivered(chat_id, follower, message)
             elif verdict is Verdict.CATCH_UP:
@@ -277,7 +282,11 @@ class LiveChats:
 
     # ------------------------------------------------------------------ frames
 
-    def _message_frame(self, chat_id: str, message: LiveMessage) -> str:
+    def _message_frame(self, chat_id: str, message: LiveMessage, role: str) -> str:
+        fields: dict[str, Any] = {}
+        if role == COUNSELLOR and message.sender_id is not None:
+            # Consoles tell colleagues apart by id (two may share a name); seekers never see it.
+            fields["sender_id"] = str(message.sender_id)
         return server_frame(
             "message",
             chat_id=chat_id,
@@ -287,6 +296,7 @@ class LiveChats:
             text=message.text,
             at=message.at,
             client_id=message.client_id,
+            **fields,
         )
 
     async def _note_fields(self, note: StoredNote) -> dict[str, Any]:

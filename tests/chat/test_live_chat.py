@@ -118,6 +118,11 @@ async def test_a_whole_chat_from_waiting_to_the_survey(
     try:
         await send(kari, "status", status="available")
         await receive(kari, "offer")
+        # A second console opened while the offer waits can answer it.
+        second, hello = await open_console(a.url, staff_cookie(a.url, "kari", DEMO_PASSWORD))
+        assert hello["offer"]["chat_id"] == chat_id and hello["offer"]["deadline"] > 0
+        hello_id = hello["counsellor_id"]
+        await second.close()
         await send(kari, "accept", chat_id=chat_id)
         history = await frames_until(kari, lambda f: f["type"] == "synced")
         assert [m["text"] for m in messages(history)] == ["Hei, jeg lurer på studievalg."]
@@ -130,6 +135,9 @@ async def test_a_whole_chat_from_waiting_to_the_survey(
         assert (await receive(kari, "ack"))["seq"] == 2
         reply = await receive(seeker, "message")
         assert (reply["seq"], reply["sender"], reply["name"]) == (2, "counsellor", "Kari (Oslo)")
+        assert "sender_id" not in reply, "staff ids stay with the staff"
+        own = await receive(kari, "message")
+        assert (own["seq"], own["client_id"], own["sender_id"]) == (2, "k1", hello_id)
         # The counsellor's message reached the seeker's socket: Kari sees it delivered.
         assert (await receive(kari, "delivered"))["seq"] == 2
         await send(seeker, "read", seq=2)
