@@ -53,6 +53,8 @@ class Sink(Protocol):
 
     async def send_in_turn(self, text: str) -> None: ...
 
+    def fail(self) -> None: ...
+
 
 class Connection:
     """A socket's writer task and bounded queue; `serve` runs the reader until the end."""
@@ -65,6 +67,8 @@ class Connection:
         self._room = asyncio.Event()  # set while the queue is under half full
         self._room.set()
         self._held: list[str] | None = None
+        self._released = asyncio.Event()  # set unless frames are held back
+        self._released.set()
 
     @property
     def closing(self) -> bool:
@@ -72,8 +76,9 @@ class Connection:
 
     def hold(self) -> None:
         """Keep frames back, in order, until `release`: while a socket opens, frames about what
-        happens meanwhile must not overtake its first frame."""
+        happens meanwhile must not overtake its first frame. Bulk sends wait meanwhile."""
         self._held = []
+        self._released.clear()
 
     def release(self, first: str) -> None:
         """Send `first`, then every frame held back since `hold`."""
@@ -81,6 +86,12 @@ class Connection:
         self.send(first)
         for text in held:
             self.send(text)
+        self._released.set()
+
+    def fail(self) -> None:
+        """Something this connection needed failed half way (a catch-up's read): close so the
+        client reconnects and resumes, rather than wait for what will not come."""
+        self.close(CloseCode.INTERNAL_ERROR)
 
     def send(self, text: str) -> None:
         """Queue a frame; a full queue closes the connection as too slow."""
@@ -99,6 +110,7 @@ class Connection:
         """Queue a frame of a bulk send (a catch-up of many messages): wait while the queue is
         half full, so a long history streams at the client's pace instead of overflowing the
         queue; a client that reads nothing for BULK_PATIENCE_SECONDS is too slow."""
+        await self._released.wait()
         if self._queue.qsize() >= self._queue.maxsize // 2:
             self._room.clear()
             try:
@@ -131,6 +143,7 @@ class Connection:
         finally:
             self._done.set()
             self._room.set()  # nothing waits for a queue nobody drains
+            self._released.set()
 
     async def serve(self, handle: FrameHandler) -> None:
         """Read frames and hand each to `handle` until the client leaves or we close."""

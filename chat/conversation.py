@@ -147,6 +147,7 @@ class Conversations:
         # The console that sent it hears at once; every other console of the counsellor, on
         # any instance, through the chat's channel.
         sink.send(frames.server_frame("chat_closed", chat_id=frame.chat_id))
+        self.live.unfollow(frame.chat_id, sink)
         await self.live.publish_closed(frame.chat_id)
 
     # ------------------------------------------------------------------ storing

@@ -175,9 +175,11 @@ class LiveChats:
                         await sink.send_in_turn(await self._note_frame(chat_id, note))
                 sink.send(server_frame("synced", chat_id=chat_id, last_seq=follower.cursor.last))
             except (OSError, asyncpg.PostgresError):
-                # The next live message finds the gap and tries again.
+                # The client would wait for the rest (or `synced`) for ever: it reconnects and
+                # resumes instead.
                 log.exception("chat.catch_up_failed", chat=chat_id)
                 follower.cursor.phase = Phase.LIVE
+                sink.fail()
 
     async def _read_until_live(self, chat_id: str, follower: Follower) -> None:
         for _ in range(MAX_READS):
