@@ -8,13 +8,19 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SERVICES := $(BIN)/python -m app.local_services run --data-dir .data
 
-.PHONY: run test bench lint install chromium clean
+.PHONY: run test bench lint install chromium clean docs-screenshots
 
 run: $(STAMP)
 	$(SERVICES) -- sh -c '$(BIN)/eguide migrate && $(BIN)/eguide seed-demo && exec $(BIN)/eguide serve'
 
 test: $(STAMP) chromium lint
 	$(SERVICES) --fast -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The pictures docs/ui.md shows: taken afresh by the end-to-end browser test, then copied to
+# docs/screenshots/ (tests/support/docs_screenshots.py).
+docs-screenshots: $(STAMP) chromium
+	$(SERVICES) --fast -- $(BIN)/python -m pytest tests/web/test_end_to_end.py
+	$(BIN)/python -m tests.support.docs_screenshots
 
 bench: $(STAMP)
 	@set -e; found=0; for script in bench/*.py; do \

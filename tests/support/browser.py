@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page
+from playwright.sync_api import Locator, Page
 
 # Never a downloaded browser: the system's Chromium, with everything that phones home turned off.
 CHROMIUM_ARGS = [
@@ -34,13 +36,45 @@ def chromium_path() -> str:
 _axe = Axe()
 
 
-def assert_accessible(page: Page, state: str) -> None:
-    """Zero axe-core violations (WCAG 2.1 A and AA rules and best practice) in this state."""
-    results = _axe.run(page)
+# Finite animations (a panel rising into view) are let finish first: colours measured halfway
+# through a fade would fail the contrast rule on what nobody sees for more than a moment.
+_SETTLE = """() => Promise.all(document.getAnimations()
+  .filter((a) => a.effect && a.effect.getComputedTiming().endTime !== Infinity)
+  .map((a) => a.finished.catch(() => null)))"""
+
+
+def assert_accessible(page: Page, state: str, *, frames: bool = True) -> None:
+    """Zero axe-core violations (WCAG 2.1 A and AA rules and best practice) in this state.
+    frames=False leaves out the documents of frames in the page (axe takes in those it was run
+    in before)."""
+    page.evaluate(_SETTLE)
+    results = _axe.run(page, options={"resultTypes": ["violations"], "iframes": frames})
     violations = results.response["violations"]
-    assert not violations, f"{state}: {results.generate_report()}"
+    assert not violations, f"{state}: {violation_report(violations)}"
 
 
-def screenshot(page: Page, name: str) -> None:
+def violation_report(violations: list[dict[str, Any]]) -> str:
+    """axe-core's violations, readable (the package's own report fails on targets inside a
+    shadow root or a frame, which axe gives as lists of selectors)."""
+    lines = [f"{len(violations)} accessibility violations:"]
+    for violation in violations:
+        lines.append(f"- {violation['id']} ({violation['impact']}): {violation['help']}")
+        for node in violation["nodes"]:
+            lines.append(f"    {json.dumps(node['target'])}: {node.get('html', '')[:200]}")
+            summary = node.get("failureSummary") or ""
+            lines.extend(f"      {line}" for line in summary.splitlines())
+    return "\n".join(lines)
+
+
+def screenshot(
+    page: Page, name: str, *, element: Locator | None = None, full_page: bool = True
+) -> None:
+    """tests/screenshots/NAME.png: the whole page, only what the viewport shows (full_page=False,
+    as a phone's screen), or one element of it."""
     SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    path = str(SCREENSHOTS / f"{name}.png")
+    # Animations are run to their end first: a panel caught mid-rise would show half faded.
+    if element is not None:
+        element.screenshot(path=path, animations="disabled")
+    else:
+        page.screenshot(path=path, full_page=full_page, animations="disabled")
