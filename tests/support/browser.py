@@ -38,9 +38,16 @@ _axe = Axe()
 
 # Finite animations (a panel rising into view) are let finish first: colours measured halfway
 # through a fade would fail the contrast rule on what nobody sees for more than a moment.
-_SETTLE = """() => Promise.all(document.getAnimations()
-  .filter((a) => a.effect && a.effect.getComputedTiming().endTime !== Infinity)
-  .map((a) => a.finished.catch(() => null)))"""
+_SETTLE = """async () => {
+  // Two frames, so what was just shown has its styles and its animations have started; then
+  // every finite animation, in the document and in shadow roots (the widget's), finishes.
+  await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+  const roots = [document, ...Array.from(document.querySelectorAll("*"))
+    .filter((element) => element.shadowRoot).map((element) => element.shadowRoot)];
+  await Promise.all(roots.flatMap((root) => root.getAnimations())
+    .filter((a) => a.effect && a.effect.getComputedTiming().endTime !== Infinity)
+    .map((a) => a.finished.catch(() => null)));
+}"""
 
 
 def assert_accessible(page: Page, state: str, *, frames: bool = True) -> None:
