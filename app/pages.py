@@ -26,6 +26,10 @@ async def landing(request: Request) -> Response:
     return await render(request, "landing.html")
 
 
+async def accessibility_statement(request: Request) -> Response:
+    return await render(request, "accessibility.html")
+
+
 def _hours(opens: time, closes: time) -> str:
     return f"{opens:%H:%M}\N{EN DASH}{closes:%H:%M}"
 
@@ -242,6 +246,7 @@ async def admin_page(request: Request) -> Response:
 routes = [
     Route("/", landing, methods=["GET"]),
     Route("/chat", chat_entry, methods=["GET"]),
+    Route("/accessibility", accessibility_statement, methods=["GET"]),
     Route("/signin", sign_in_page, methods=["GET"]),
     Route("/signin", sign_in, methods=["POST"]),
     Route("/signout", sign_out, methods=["POST"]),

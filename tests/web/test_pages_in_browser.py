@@ -158,3 +158,19 @@ def test_phone_width_shows_no_horizontal_scroll(
     )
     assert overflow <= 0
     screenshot(page, f"phone{path.replace('/', '-') or '-landing'}")
+
+
+@pytest.mark.parametrize(
+    ("lang", "heading"),
+    [("nb", "Tilgjengelighetserklæring"), ("nn", "Tilgjengelegheitserklæring"),
+     ("en", "Accessibility statement")],
+)  # fmt: skip
+def test_the_accessibility_statement_is_linked_from_every_page_and_translated(
+    context: BrowserContext, server: ServerProcess, lang: str, heading: str
+) -> None:
+    page = context.new_page()
+    page.goto(f"{server.url}/?lang={lang}")
+    page.get_by_role("link", name=heading).click()
+    expect(page.locator("h1")).to_have_text(heading)
+    assert page.get_attribute("html", "lang") == lang
+    assert_accessible(page, f"accessibility statement ({lang})")
