@@ -18,8 +18,9 @@ import structlog
 from chat import frames
 from chat.connection import CloseCode, Connection
 from chat.conversation import Conversations
+from chat.frame_gate import FrameGate
 from chat.hub import Hub
-from chat.rate_limit import Strikes, TokenBucket
+from chat.rate_limit import TokenBucket
 from queueing import events
 from queueing.effects import CounsellorStatusChanged
 from queueing.model import PolicyError
@@ -46,11 +47,12 @@ class CounsellorSocket:
         self._router = router
         self._hub = hub
         self._conversations = conversations
-        self._clock = clock
-        self._bucket = TokenBucket(
-            burst=3 * frame_rate, per_second=frame_rate, tokens=3 * frame_rate
+        self._gate = FrameGate(
+            connection,
+            frames.Role.COUNSELLOR,
+            TokenBucket(burst=3 * frame_rate, per_second=frame_rate, tokens=3 * frame_rate),
+            clock,
         )
-        self._strikes = Strikes()
 
     async def open(self) -> None:
         """Join the hub, end a disconnect grace time if one is running, and say hello with the
@@ -97,44 +99,9 @@ class CounsellorSocket:
             with contextlib.suppress(PolicyError):
                 await self._router.submit(events.CounsellorDisconnected(self.counsellor_id))
 
-    def _refuse(self, error: frames.FrameError) -> None:
-        log.info("ws.frame_refused", role="counsellor", code=str(error.code))
-        self.connection.send(frames.error_frame(error))
-        if self._strikes.refused(str(error.code)):
-            self.connection.close(CloseCode.POLICY_VIOLATION)
-
     async def handle(self, raw: str | bytes) -> None:
         """Validate and carry out one frame."""
-        if not self._bucket.allow(self._clock()):
-            self._refuse(frames.FrameError(frames.ErrorCode.RATE_LIMITED, "too many frames"))
-            return
-        try:
-            frame = frames.parse_client_frame(raw, frames.Role.COUNSELLOR)
-        except frames.FrameError as error:
-            self._refuse(error)
-            return
-        try:
-            await self._carry_out(frame)
-        except frames.FrameError as error:
-            error.ref = frames.reference(frame)
-            self._refuse(error)
-            return
-        except PolicyError as error:
-            # A well-formed request the routing refused (an offer that just expired, say):
-            # races like that are normal, so they are answered but never count as abuse.
-            refused = frames.FrameError(str(error.code), error.message, frames.reference(frame))
-            self.connection.send(frames.error_frame(refused))
-            return
-        except Exception:  # a database or Redis failure: say so, keep the socket
-            log.exception("ws.frame_failed", role="counsellor")
-            failed = frames.FrameError(
-                frames.ErrorCode.INTERNAL,
-                "the server could not do that now; try again",
-                frames.reference(frame),
-            )
-            self.connection.send(frames.error_frame(failed))
-            return
-        self._strikes.accepted()
+        await self._gate.handle(raw, self._carry_out)
 
     async def _carry_out(self, frame: frames.ClientFrame) -> None:
         me = self.counsellor_id

@@ -18,9 +18,10 @@ import structlog
 from chat import frames
 from chat.connection import CloseCode, Connection
 from chat.conversation import Conversations
+from chat.frame_gate import FrameGate
 from chat.hub import Hub
 from chat.live import SEEKER
-from chat.rate_limit import Strikes, TokenBucket
+from chat.rate_limit import TokenBucket
 from chat.store import ChatRecord
 from queueing import events
 from queueing.model import PolicyError
@@ -52,9 +53,7 @@ class SeekerSocket:
         self._router = router
         self._hub = hub
         self._conversations = conversations
-        self._clock = clock
-        self._bucket = TokenBucket()
-        self._strikes = Strikes()
+        self._gate = FrameGate(connection, frames.Role.SEEKER, TokenBucket(), clock)
         self.chat: ChatRecord | None = None
 
     @property
@@ -78,44 +77,15 @@ class SeekerSocket:
             with contextlib.suppress(PolicyError):
                 await self._router.submit(events.SeekerDisconnected(chat_id))
 
-    def _refuse(self, error: frames.FrameError) -> None:
-        log.info("ws.frame_refused", role="seeker", code=str(error.code))
-        self.connection.send(frames.error_frame(error))
-        if self._strikes.refused(str(error.code)):
-            self.connection.close(CloseCode.POLICY_VIOLATION)
-
     async def handle(self, raw: str | bytes) -> None:
-        if not self._bucket.allow(self._clock()):
-            self._refuse(frames.FrameError(frames.ErrorCode.RATE_LIMITED, "too many frames"))
-            return
-        try:
-            frame = frames.parse_client_frame(raw, frames.Role.SEEKER)
-        except frames.FrameError as error:
-            self._refuse(error)
-            return
-        try:
-            if self.chat is None:
-                await self._authenticate(frame)
-            else:
-                await self._carry_out(frame, self.chat_id or "")
-        except frames.FrameError as error:
-            error.ref = frames.reference(frame)
-            self._refuse(error)
-            return
-        except PolicyError as error:
-            refused = frames.FrameError(str(error.code), error.message, frames.reference(frame))
-            self.connection.send(frames.error_frame(refused))
-            return
-        except Exception:  # a database or Redis failure: say so, keep the socket
-            log.exception("ws.frame_failed", role="seeker")
-            failed = frames.FrameError(
-                frames.ErrorCode.INTERNAL,
-                "the server could not do that now; try again",
-                frames.reference(frame),
-            )
-            self.connection.send(frames.error_frame(failed))
-            return
-        self._strikes.accepted()
+        """Validate and carry out one frame: the first must authenticate."""
+        await self._gate.handle(raw, self._dispatch)
+
+    async def _dispatch(self, frame: frames.ClientFrame) -> None:
+        if self.chat is None:
+            await self._authenticate(frame)
+        else:
+            await self._carry_out(frame, self.chat_id or "")
 
     async def _authenticate(self, frame: frames.ClientFrame) -> None:
         if not isinstance(frame, frames.Auth):
