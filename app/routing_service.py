@@ -15,6 +15,7 @@ import asyncpg
 import redis.asyncio as redis
 import structlog
 
+from app.dashboard import Dashboard
 from app.routing_config import load_routing_config, registration_for
 from app.settings import Settings
 from app.users import find_user, list_users
@@ -121,6 +122,7 @@ class RoutingService:
     router: Router
     hub: Hub
     conversations: Conversations
+    dashboard: Dashboard
     instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     seen_epoch: str | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -245,6 +247,7 @@ class RoutingService:
             self.router.wake()
 
         feed.add_listener(wake_timer)
+        feed.add_listener(self.dashboard.on_effect)
         recorder = RoutingRecorder(
             self.client, self.queue.keys.effects_stream(), self.db, self.instance
         )
@@ -258,6 +261,8 @@ class RoutingService:
             spawn(self.conversations.live.run()),
             spawn(self.hub.presence.run()),
             spawn(self.sweep_absent()),
+            spawn(self.dashboard.run_pushes()),
+            spawn(self.dashboard.run_samples()),
         ]
 
     async def stop(self) -> None:
@@ -287,6 +292,7 @@ async def start_routing(
         router=router,
         hub=Hub(db, queue, live, presence),
         conversations=Conversations(db, queue, live),
+        dashboard=Dashboard(db, client, queue),
     )
     await service.ensure_state()
     epoch = await client.get(queue.keys.epoch())

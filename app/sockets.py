@@ -1,7 +1,8 @@
-"""The WebSocket endpoints: the counsellor console and the seeker chat.
+"""The WebSocket endpoints: the counsellor console, the seeker chat and the supervisor dashboard.
 
 Both check the Origin header before accepting (a page on another site must not open a socket
-with a counsellor's cookie). The counsellor socket requires a signed-in counsellor; the seeker
+with a staff cookie). The counsellor socket requires a signed-in counsellor, the supervisor
+socket a supervisor or an admin; the seeker
 socket authenticates with the resume token in its first frame, never in the URL, so tokens stay
 out of proxy and server logs.
 """
@@ -19,6 +20,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from app.identity import current_session, services_of
+from app.supervisor_socket import SupervisorSocket
 from chat.connection import CloseCode, Connection
 from chat.counsellor_socket import CounsellorSocket
 from chat.seeker_socket import SeekerSocket
@@ -83,6 +85,43 @@ async def counsellor_socket(websocket: WebSocket) -> None:
         await handler.close()
 
 
+async def supervisor_socket(websocket: WebSocket) -> None:
+    if not origin_allowed(websocket):
+        log.info("ws.origin_refused", role="supervisor")
+        await websocket.close(int(CloseCode.POLICY_VIOLATION))
+        return
+    session = await current_session(websocket)
+    await websocket.accept()
+    if session is None or session.role not in ("supervisor", "admin"):
+        code = CloseCode.NOT_AUTHENTICATED if session is None else CloseCode.FORBIDDEN
+        await websocket.close(int(code))
+        return
+    structlog.contextvars.bind_contextvars(role="supervisor", user=session.user_id)
+    services = services_of(websocket)
+    routing = services.routing
+    connection = Connection(websocket)
+    handler = SupervisorSocket(
+        connection,
+        session.user_id,
+        websocket.client.host if websocket.client else None,
+        services.db,
+        routing.router,
+        routing.conversations.live,
+        routing.dashboard,
+    )
+
+    def session_ended() -> None:
+        connection.close(CloseCode.SESSION_ENDED)
+
+    services.session_watch.watch(session, session_ended)
+    handler.open()
+    try:
+        await connection.serve(handler.handle)
+    finally:
+        services.session_watch.forget(session, session_ended)
+        handler.close()
+
+
 async def seeker_socket(websocket: WebSocket) -> None:
     if not origin_allowed(websocket):
         log.info("ws.origin_refused", role="seeker")
@@ -114,4 +153,5 @@ async def seeker_socket(websocket: WebSocket) -> None:
 routes = [
     WebSocketRoute("/ws/counsellor", counsellor_socket),
     WebSocketRoute("/ws/seeker", seeker_socket),
+    WebSocketRoute("/ws/supervisor", supervisor_socket),
 ]

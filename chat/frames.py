@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from queueing.model import MAX_CAPACITY, MIN_CAPACITY
+
 PROTOCOL_VERSION = 1
 
 # A frame carries at most one message of MAX_TEXT_CHARS characters; four bytes a character in
@@ -70,6 +72,7 @@ class FrameError(ValueError):
 class Role(StrEnum):
     SEEKER = "seeker"
     COUNSELLOR = "counsellor"
+    SUPERVISOR = "supervisor"
 
 
 # --------------------------------------------------------------------------- frames
@@ -168,6 +171,33 @@ class WrapUp:
     note: str
 
 
+@dataclass(frozen=True)
+class SetCapacity:
+    """A supervisor changes how many chats a counsellor holds at once."""
+
+    counsellor_id: str
+    capacity: int
+
+
+@dataclass(frozen=True)
+class SetAway:
+    """A supervisor sets a signed-in counsellor away: no more offers until they come back."""
+
+    counsellor_id: str
+
+
+@dataclass(frozen=True)
+class Observe:
+    """A supervisor reads a chat as it goes on, without taking part (recorded in the audit log)."""
+
+    chat_id: str
+
+
+@dataclass(frozen=True)
+class StopObserving:
+    chat_id: str
+
+
 ClientFrame = (
     Auth
     | Resume
@@ -183,6 +213,10 @@ ClientFrame = (
     | Transfer
     | End
     | WrapUp
+    | SetCapacity
+    | SetAway
+    | Observe
+    | StopObserving
 )
 
 STATUSES = ("available", "away", "offline")
@@ -271,6 +305,19 @@ class _Fields:
 
     def chat_id(self) -> str:
         return self.text("chat_id", _CHAT_ID)
+
+    def counsellor_id(self) -> str:
+        return self.text("counsellor_id", _COUNSELLOR_ID)
+
+    def capacity(self) -> int:
+        value: int = self.value("capacity", int, True)
+        if not MIN_CAPACITY <= value <= MAX_CAPACITY:
+            raise FrameError(
+                ErrorCode.BAD_FIELD,
+                f"'capacity' is from {MIN_CAPACITY} to {MAX_CAPACITY}",
+                self.ref,
+            )
+        return value
 
     def token(self) -> str:
         value = self.text("token")
@@ -367,10 +414,21 @@ _COUNSELLOR_FRAMES: dict[str, _Parser] = {
     "ping": lambda f: Ping(),
 }
 
-FRAME_TYPES: dict[Role, frozenset[str]] = {
-    Role.SEEKER: frozenset(_SEEKER_FRAMES),
-    Role.COUNSELLOR: frozenset(_COUNSELLOR_FRAMES),
+_SUPERVISOR_FRAMES: dict[str, _Parser] = {
+    "set_capacity": lambda f: SetCapacity(f.counsellor_id(), f.capacity()),
+    "set_away": lambda f: SetAway(f.counsellor_id()),
+    "observe": lambda f: Observe(f.chat_id()),
+    "stop_observing": lambda f: StopObserving(f.chat_id()),
+    "ping": lambda f: Ping(),
 }
+
+_FRAMES: dict[Role, dict[str, _Parser]] = {
+    Role.SEEKER: _SEEKER_FRAMES,
+    Role.COUNSELLOR: _COUNSELLOR_FRAMES,
+    Role.SUPERVISOR: _SUPERVISOR_FRAMES,
+}
+
+FRAME_TYPES: dict[Role, frozenset[str]] = {role: frozenset(p) for role, p in _FRAMES.items()}
 
 
 def parse_client_frame(raw: str | bytes, role: Role) -> ClientFrame:
@@ -394,7 +452,7 @@ def parse_client_frame(raw: str | bytes, role: Role) -> ClientFrame:
             ErrorCode.UNSUPPORTED_VERSION, f"this server speaks protocol v{PROTOCOL_VERSION}", ref
         )
     frame_type = data.get("type")
-    parsers = _SEEKER_FRAMES if role is Role.SEEKER else _COUNSELLOR_FRAMES
+    parsers = _FRAMES[role]
     if not isinstance(frame_type, str) or frame_type not in parsers:
         raise FrameError(ErrorCode.UNKNOWN_TYPE, "unknown frame type", ref)
     return parsers[frame_type](_Fields(data, ref))

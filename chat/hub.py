@@ -31,6 +31,7 @@ from queueing.effects import (
     ChatOverflowed,
     ChatQueued,
     ChatRequeued,
+    CounsellorCapacityChanged,
     CounsellorStatusChanged,
     Effect,
     OfferMade,
@@ -263,6 +264,8 @@ class Hub:
                     self.to_seeker(
                         effect.chat_id, "ended", by=str(effect.by), reason="ended", last_seq=last
                     )
+            case CounsellorCapacityChanged():
+                self.to_counsellor(effect.counsellor_id, "capacity", capacity=effect.capacity)
             case CounsellorStatusChanged():
                 self.note_status(effect.counsellor_id, str(effect.status))
                 self.to_counsellor(

@@ -35,6 +35,10 @@ log = structlog.stdlib.get_logger(__name__)
 
 SEEKER = "seeker"
 COUNSELLOR = "counsellor"
+# A supervisor reading a chat: sees what a console sees (messages with sender ids, notes), but
+# takes no part: no delivered or read marks go out for it, and typing signals are not sent to it.
+OBSERVER = "observer"
+STAFF = frozenset({COUNSELLOR, OBSERVER})
 
 # A channel nobody here follows any more is dropped after this long, not at once: a reload or a
 # reconnect follows it again within seconds, and never unsubscribing and resubscribing within one
@@ -168,7 +172,7 @@ class LiveChats:
                 await self._read_until_live(chat_id, follower)
                 if after is None:
                     return
-                if follower.role == COUNSELLOR:
+                if follower.role in STAFF:
                     async with self._db.acquire() as conn:
                         notes = await notes_of(conn, uuid.UUID(chat_id))
                     for note in notes:
@@ -191,7 +195,7 @@ class LiveChats:
                 frame = self._message_frame(chat_id, message, follower.role)
                 await follower.sink.send_in_turn(frame)
             theirs = [m for m in out if m.sender != follower.role]
-            if theirs:
+            if theirs and follower.role != OBSERVER:
                 self._delivered(chat_id, follower, theirs[-1])
             if not again:
                 return
@@ -240,12 +244,12 @@ class LiveChats:
             for follower in list(followers.values()):
                 # Notes never reach a seeker; a console that has not resumed yet gets them with
                 # its catch-up.
-                if follower.role == COUNSELLOR and follower.cursor.phase is not Phase.WAITING:
+                if follower.role in STAFF and follower.cursor.phase is not Phase.WAITING:
                     follower.sink.send(text)
         elif kind == "closed":
             text = server_frame("chat_closed", chat_id=chat_id)
             for sink, follower in list(followers.items()):
-                if follower.role == COUNSELLOR:
+                if follower.role in STAFF:
                     sink.send(text)
                     self.unfollow(chat_id, sink)
         elif kind == "deleted":
@@ -257,7 +261,7 @@ class LiveChats:
             sender = payload.pop("sender", None)
             text = server_frame(kind, chat_id=chat_id, **payload)
             for follower in list(followers.values()):
-                if follower.role != sender:
+                if follower.role not in (sender, OBSERVER):
                     follower.sink.send(text)
 
     def _on_message(
@@ -279,14 +283,14 @@ class LiveChats:
 
     def _delivered(self, chat_id: str, follower: Follower, message: LiveMessage) -> None:
         """The other side's message reached this socket: tell the sender's side."""
-        if message.sender != follower.role:
+        if message.sender != follower.role and follower.role != OBSERVER:
             self._spawn(self.publish_signal(chat_id, "delivered", follower.role, seq=message.seq))
 
     # ------------------------------------------------------------------ frames
 
     def _message_frame(self, chat_id: str, message: LiveMessage, role: str) -> str:
         fields: dict[str, Any] = {}
-        if role == COUNSELLOR and message.sender_id is not None:
+        if role in STAFF and message.sender_id is not None:
             # Consoles tell colleagues apart by id (two may share a name); seekers never see it.
             fields["sender_id"] = str(message.sender_id)
         return server_frame(

@@ -129,6 +129,14 @@ class ChatRequeued:
 
 
 @dataclass(frozen=True)
+class CounsellorCapacityChanged:
+    """A counsellor's capacity changed (they or a supervisor set it)."""
+
+    counsellor_id: str
+    capacity: int
+
+
+@dataclass(frozen=True)
 class CounsellorStatusChanged:
     """A counsellor's status changed, by their choice or by the policy."""
 
@@ -165,5 +173,6 @@ Effect = (
     | ChatEnded
     | ChatRequeued
     | CounsellorStatusChanged
+    | CounsellorCapacityChanged
     | PositionsChanged
 )

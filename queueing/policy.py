@@ -42,6 +42,7 @@ from queueing import guards, lifecycle, order
 from queueing.effects import (
     AbandonReason,
     ChatQueued,
+    CounsellorCapacityChanged,
     Effect,
     PositionsChanged,
     RequeueReason,
@@ -105,6 +106,8 @@ def apply(state: State, event: Event, now: float) -> list[Effect]:
         case SetCapacity():
             counsellor = guards.find_counsellor(state, event.counsellor_id)
             guards.check_capacity(event.capacity)
+            if event.capacity != counsellor.capacity:
+                effects.append(CounsellorCapacityChanged(counsellor.id, event.capacity))
             counsellor.capacity = event.capacity
             if counsellor.offer is not None and len(counsellor.active) >= event.capacity:
                 chat = state.chats[counsellor.offer]

@@ -38,6 +38,9 @@ function Q.handle(ev, now)
   elseif kind == 'SetCapacity' then
     local c = Q.find_counsellor(ev.counsellor_id)
     Q.check_capacity(ev.capacity)
+    if ev.capacity ~= c.capacity then
+      Q.emit('CounsellorCapacityChanged', 'counsellor_id', c.id, 'capacity', ev.capacity)
+    end
     c.capacity = ev.capacity
     Q.touch(c)
     if c.offer and Q.n_active(c) >= ev.capacity then

@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -76,3 +78,10 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def two_instances(env: dict[str, str], logs: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two instances of one deployment (same database, same Redis prefix), logging to `logs`."""
+    with ServerProcess(env, logs / "a.log") as first, ServerProcess(env, logs / "b.log") as second:
+        yield first, second

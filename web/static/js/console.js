@@ -138,6 +138,10 @@ class Console {
       case "status":
         this.showStatus(frame.status, frame.reason);
         break;
+      case "capacity":
+        this.capacity = frame.capacity;
+        this.updateLoad();
+        break;
       case "offer":
         this.offers.add(frame);
         break;

@@ -1,0 +1,174 @@
+"""The supervisor dashboard's live feed: one computation per change, pushed to every supervisor
+socket on this instance.
+
+Every instance reads every routing effect (`queueing.effect_feed`), so a change anywhere marks
+the dashboard here as out of date. The loop below then reads the routing state from Redis once
+(`RedisQueue.snapshot`), turns it into the dashboard (`queueing.dashboard_view`), adds names and
+times, encodes one frame and sends that same text to every supervisor connected here. Changes
+that come close together are pushed together (COALESCE_SECONDS), so a rush costs a few pushes a
+second, not one per event; with nobody watching on this instance nothing is computed.
+
+The chart of the last hour comes from samples in Redis: every SAMPLE_SECONDS one instance (the
+first to claim the slot) adds the country's waiting chats and available counsellors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import cast
+
+import asyncpg
+import redis.asyncio as redis
+import structlog
+
+from chat.connection import Sink
+from chat.frames import server_frame
+from queueing.dashboard_view import dashboard_view
+from queueing.effects import CounsellorStatusChanged, Effect
+from queueing.redis_queue import RedisQueue
+
+log = structlog.stdlib.get_logger(__name__)
+
+# Changes are pushed at most this often: well inside the 2 s a supervisor may wait for news,
+# and a burst of routing events (a rush of arrivals) becomes one push, not dozens.
+COALESCE_SECONDS = 0.25
+# With no change at all the dashboard is still pushed this often, so waits and times in status
+# shown as figures move on (the page also counts them up between pushes).
+REFRESH_SECONDS = 5.0
+# One point of the last-hour chart every 10 s: 360 points, finer than a chart an hour wide shows.
+SAMPLE_SECONDS = 10.0
+HISTORY_SECONDS = 3600.0
+# Staff names and centres are read again this often (a renamed or new counsellor shows up).
+NAMES_SECONDS = 60.0
+
+
+class Dashboard:
+    """This instance's supervisor sockets and the loop that keeps them up to date."""
+
+    def __init__(self, db: asyncpg.Pool, client: redis.Redis, queue: RedisQueue) -> None:
+        self._db = db
+        self._client = client
+        self._queue = queue
+        self._prefix = queue.keys.root
+        self._sinks: set[Sink] = set()
+        self._dirty = asyncio.Event()
+        self._since: dict[str, float] = {}  # counsellor id -> when their status last changed
+        self._names: dict[str, str] = {}
+        self._centres: dict[str, str] = {}
+        self._names_read = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ sockets
+
+    def add(self, sink: Sink) -> None:
+        """A supervisor socket joins: it gets the dashboard with the next push (at once)."""
+        self._sinks.add(sink)
+        self._dirty.set()
+
+    def remove(self, sink: Sink) -> None:
+        self._sinks.discard(sink)
+
+    @property
+    def watchers(self) -> int:
+        return len(self._sinks)
+
+    async def on_effect(self, effect: Effect, at: float) -> None:
+        """Effect-feed listener: something changed."""
+        if isinstance(effect, CounsellorStatusChanged):
+            self._since[effect.counsellor_id] = at
+        self._dirty.set()
+
+    # ------------------------------------------------------------------ computing
+
+    async def render(self, now: float | None = None) -> str:
+        """The `dashboard` frame as of now."""
+        now = time.time() if now is None else now
+        state = await self._queue.snapshot()
+        view = dashboard_view(state, now)
+        await self._read_names(now)
+        for row in view["counsellors"]:
+            row["name"] = self._names.get(row["counsellor_id"], row["counsellor_id"])
+            row["since"] = self._since.get(row["counsellor_id"])
+        for chat in view["active"]["chats"]:
+            counsellor = chat["counsellor_id"]
+            chat["counsellor"] = None if counsellor is None else self._names.get(counsellor)
+        view["centres"] = self._centres
+        view["history"] = await self.history(now)
+        return server_frame("dashboard", at=now, **view)
+
+    async def _read_names(self, now: float) -> None:
+        if now - self._names_read < NAMES_SECONDS and self._names:
+            return
+        async with self._db.acquire() as conn:
+            users = await conn.fetch("SELECT id, display_name FROM users")
+            centres = await conn.fetch("SELECT id, name FROM centres")
+            if not self._names_read:
+                # Times in status from before this instance started, from the routing record.
+                for row in await conn.fetch(
+                    """SELECT DISTINCT ON (counsellor_id) counsellor_id, at
+                       FROM routing_events
+                       WHERE kind = 'CounsellorStatusChanged' AND counsellor_id IS NOT NULL
+                       ORDER BY counsellor_id, at DESC"""
+                ):
+                    self._since.setdefault(str(row["counsellor_id"]), row["at"].timestamp())
+        self._names = {str(r["id"]): r["display_name"] for r in users}
+        self._centres = {r["id"]: r["name"] for r in centres}
+        self._names_read = now
+
+    # ------------------------------------------------------------------ the last hour
+
+    def _samples_key(self) -> str:
+        """Sorted set: one JSON point `[at, waiting, available]` per sample, scored by time."""
+        return f"{self._prefix}dashboard:samples"
+
+    async def history(self, now: float) -> list[list[float]]:
+        raw = await self._client.zrangebyscore(self._samples_key(), now - HISTORY_SECONDS, "+inf")
+        return [json.loads(cast(bytes, point)) for point in raw]
+
+    async def sample(self, now: float) -> bool:
+        """Add this slot's point, unless another instance already did; True if added here."""
+        slot = int(now // SAMPLE_SECONDS)
+        claim = f"{self._prefix}dashboard:sample-slot:{slot}"
+        if not await self._client.set(claim, "1", nx=True, ex=int(SAMPLE_SECONDS * 3)):
+            return False
+        totals = dashboard_view(await self._queue.snapshot(), now, 0, 0)["total"]
+        point = json.dumps([round(now, 1), totals["waiting"], totals["counsellors"]["available"]])
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.zadd(self._samples_key(), {point: now})
+            pipe.zremrangebyscore(self._samples_key(), "-inf", now - HISTORY_SECONDS)
+            await pipe.execute()
+        return True
+
+    # ------------------------------------------------------------------ loops
+
+    async def run_pushes(self) -> None:
+        """Push the dashboard to every supervisor here after each change; until cancelled."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dirty.wait(), REFRESH_SECONDS)
+            self._dirty.clear()
+            if not self._sinks:
+                continue
+            try:
+                text = await self.render()
+            except (OSError, redis.RedisError, asyncpg.PostgresError) as error:
+                log.warning("dashboard.render_failed", error=type(error).__name__)
+                await asyncio.sleep(1.0)
+                continue
+            for sink in list(self._sinks):
+                sink.send(text)
+            await asyncio.sleep(COALESCE_SECONDS)
+
+    async def run_samples(self) -> None:
+        """Sample the chart every SAMPLE_SECONDS (one instance a slot); until cancelled."""
+        while True:
+            now = time.time()
+            await asyncio.sleep(SAMPLE_SECONDS - now % SAMPLE_SECONDS + 0.05)
+            try:
+                if await self.sample(time.time()):
+                    self._dirty.set()
+            except (OSError, redis.RedisError) as error:
+                log.warning("dashboard.sample_failed", error=type(error).__name__)
