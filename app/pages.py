@@ -223,17 +223,8 @@ async def counsellor_console(request: Request) -> Response:
 
 @requires_role("supervisor", "admin")
 async def supervisor_dashboard(request: Request) -> Response:
-    rows = await services_of(request).db.fetch(
-        """SELECT c.id, c.name, c.overflow_seconds,
-                  (SELECT count(*) FROM users u
-                   WHERE u.role = 'counsellor' AND NOT u.disabled
-                     AND CASE WHEN c.id = 'national' THEN u.national_team
-                              ELSE EXISTS (SELECT 1 FROM centre_memberships m
-                                           WHERE m.user_id = u.id AND m.centre_id = c.id)
-                         END) AS counsellors
-           FROM centres c ORDER BY c.id = 'national', c.name"""
-    )
-    return await render(request, "supervisor.html", {"centres": [dict(r) for r in rows]})
+    """The page; its figures come over the supervisor socket (app.supervisor_socket)."""
+    return await render(request, "supervisor.html", {})
 
 
 @requires_role("admin")

@@ -8,26 +8,23 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
-from websockets.sync.client import ClientConnection, connect
 
 from app.seed import DEMO_PASSWORD
 from tests.support.aio import run_sync
 from tests.support.browser import assert_accessible, screenshot
 from tests.support.environment import RunEnvironment
+from tests.support.parties import colleague, seeker
 from tests.support.server import ServerProcess
-from tests.support.sockets import staff_cookie, ws_url
 
 # A noisy two-core machine runs two servers, PostgreSQL, Redis and Chromium at once: give every
 # expectation room. Nothing here sleeps; Playwright waits until the page shows what is expected.
 EXPECT_TIMEOUT_MS = 15_000
-FRAME_TIMEOUT_S = 15.0
 
 # Counts createOscillator calls: the page's beep for a new offer is made with WebAudio.
 COUNT_BEEPS = """
@@ -56,66 +53,6 @@ def instances(
     env = module_env.variables()
     with ServerProcess(env, logs / "a.log") as first, ServerProcess(env, logs / "b.log") as second:
         yield first, second
-
-
-# --------------------------------------------------------------------------- sockets from Python
-
-
-class Party:
-    """One socket driven from the test; every frame it receives is kept in `seen`."""
-
-    def __init__(self, socket: ClientConnection, token: str = "") -> None:
-        self.socket = socket
-        self.token = token  # a seeker's resume token
-        self.seen: list[dict[str, Any]] = []
-
-    def send(self, frame_type: str, **fields: Any) -> None:
-        self.socket.send(json.dumps({"v": 1, "type": frame_type, **fields}))
-
-    def receive(self, frame_type: str, where: Any = None) -> dict[str, Any]:
-        """The next frame of `frame_type` (for which `where(frame)` holds, if given)."""
-        while True:
-            frame: dict[str, Any] = json.loads(self.socket.recv(timeout=FRAME_TIMEOUT_S))
-            self.seen.append(frame)
-            if frame["type"] == frame_type and (where is None or where(frame)):
-                return frame
-
-
-@contextmanager
-def seeker(
-    server: ServerProcess, county: str | None, language: str = "nb", topic: str | None = None
-) -> Iterator[tuple[str, Party]]:
-    """A new chat and its seeker's socket, authenticated."""
-    body: dict[str, Any] = {"county": county, "language": language, "consent": True}
-    if topic:
-        body["topic"] = topic
-    response = httpx.post(server.url + "/api/v1/chats", json=body)
-    assert response.status_code == 201, response.text
-    chat = response.json()
-    with connect(
-        ws_url(server.url, "/ws/seeker"), additional_headers={"Origin": server.url}
-    ) as socket:
-        party = Party(socket, chat["token"])
-        party.send("auth", token=chat["token"], last_seq=0)
-        party.receive("welcome")
-        yield chat["chat_id"], party
-
-
-@contextmanager
-def colleague(server: ServerProcess, username: str) -> Iterator[Party]:
-    """A colleague's console socket, driven from Python."""
-    cookie = staff_cookie(server.url, username, DEMO_PASSWORD)
-    with connect(
-        ws_url(server.url, "/ws/counsellor"),
-        additional_headers={"Origin": server.url, "Cookie": cookie},
-    ) as socket:
-        party = Party(socket)
-        party.receive("hello")
-        party.send("resume", last_seqs={})
-        try:
-            yield party
-        finally:
-            party.send("status", status="offline")
 
 
 # --------------------------------------------------------------------------- the page
