@@ -14,6 +14,8 @@ from typing import Any
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -341,3 +343,86 @@ async def test_admins_get_the_dashboard_and_other_sites_do_not(
         )
         await asyncio.wait_for(socket.recv(), 5)
     assert "1008" in str(refused.value) or "403" in str(refused.value)
+
+
+# --------------------------------------------------------------------------- fuzzing
+
+UUIDISH = st.uuids().map(str)
+GARBAGE = st.none() | st.booleans() | st.integers(-5, 2**60) | st.floats() | st.text(max_size=30)
+BAD_IDS = st.sampled_from(["", "x", "1" * 19, "-1", "1.0", " 1", "\u0661", "1\n"]) | GARBAGE
+NOBODY = st.integers(10**9, 10**12).map(str)  # well formed, but no such counsellor
+
+
+@st.composite
+def refused_frames(draw: st.DrawFn) -> dict[str, Any]:
+    """A supervisor frame the server must refuse: every field that matters is wrong somehow."""
+    kind = draw(st.sampled_from(["set_capacity", "set_away", "observe", "stop", "other", "raw"]))
+    if kind == "set_capacity":
+        counsellor = draw(BAD_IDS | NOBODY)
+        capacity = draw(st.integers(-3, 3) | st.integers(11, 2**40) | GARBAGE)
+        if isinstance(counsellor, str) and counsellor.isdigit() and len(counsellor) < 10:
+            capacity = draw(st.integers(11, 99))  # a real id: the capacity must be wrong
+        return {"v": 1, "type": "set_capacity", "counsellor_id": counsellor, "capacity": capacity}
+    if kind == "set_away":
+        return {"v": 1, "type": "set_away", "counsellor_id": draw(BAD_IDS | NOBODY)}
+    if kind == "observe":
+        return {"v": 1, "type": "observe", "chat_id": draw(BAD_IDS | UUIDISH)}
+    if kind == "stop":
+        return {"v": 1, "type": "stop_observing", "chat_id": draw(BAD_IDS)}
+    if kind == "other":
+        frame_type = draw(st.sampled_from(["message", "note", "accept", "end", "status", "auth"]))
+        return {"v": 1, "type": frame_type, "chat_id": draw(UUIDISH), "text": "x"}
+    return draw(st.dictionaries(st.text(max_size=8), GARBAGE, max_size=4))
+
+
+@pytest.fixture(scope="module")
+def supervisor_cookie(instances: tuple[ServerProcess, ServerProcess]) -> str:
+    return staff_cookie(instances[0].url, "sofie", DEMO_PASSWORD)
+
+
+async def _state(conn: asyncpg.Connection) -> tuple[Any, ...]:
+    """What a refused frame must not change: capacities and the audit log (sign-ins aside)."""
+    capacities = await conn.fetch("SELECT id, capacity FROM users ORDER BY id")
+    audit = await conn.fetchval("SELECT count(*) FROM audit_log WHERE action NOT LIKE 'auth.%'")
+    return tuple((r["id"], r["capacity"]) for r in capacities), audit
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame=refused_frames())
+def test_random_refused_frames_get_error_frames_and_change_nothing(
+    instances: tuple[ServerProcess, ServerProcess],
+    module_env: RunEnvironment,
+    supervisor_cookie: str,
+    frame: dict[str, Any],
+) -> None:
+    a, _ = instances
+
+    async def exchange() -> tuple[list[dict[str, Any]], tuple[Any, ...], tuple[Any, ...]]:
+        conn = await asyncpg.connect(module_env.database_url)
+        try:
+            before = await _state(conn)
+            socket = await connect(
+                ws_url(a.url, "/ws/supervisor"),
+                additional_headers={"Cookie": supervisor_cookie, "Origin": a.url},
+            )
+            try:
+                await socket.send(json.dumps(frame))
+                await socket.send(json.dumps({"v": 1, "type": "ping"}))
+                replies: list[dict[str, Any]] = []
+                async with asyncio.timeout(5):
+                    while True:
+                        reply = json.loads(await socket.recv())
+                        if reply["type"] == "pong":
+                            break
+                        if reply["type"] != "dashboard":
+                            replies.append(reply)
+            finally:
+                await socket.close()
+            return replies, before, await _state(conn)
+        finally:
+            await conn.close()
+
+    replies, before, after = asyncio.run(exchange())
+    assert [r["type"] for r in replies] == ["error"], replies
+    assert isinstance(replies[0]["code"], str) and replies[0]["message"]
+    assert after == before

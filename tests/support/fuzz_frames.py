@@ -208,6 +208,13 @@ REQUIRED: dict[Role, dict[str, tuple[str, ...]]] = {
         "wrap_up": ("chat_id", "category"),
         "ping": (),
     },
+    Role.SUPERVISOR: {
+        "set_capacity": ("counsellor_id", "capacity"),
+        "set_away": ("counsellor_id",),
+        "observe": ("chat_id",),
+        "stop_observing": ("chat_id",),
+        "ping": (),
+    },
 }
 OPTIONAL = {
     "auth": ("last_seq",),
@@ -230,6 +237,7 @@ KIND_OF = {
     "topics": "topics",
     "note": "note",
     "last_seqs": "last_seqs",
+    "capacity": "count",
 }
 STRINGS = {"token", "client_id", "text", "chat_id", "status", "counsellor_id", "queue"}
 STRINGS |= {"category", "note"}

@@ -121,9 +121,11 @@ class Dashboard {
         break;
       case "observing":
         this.observed.open(frame.chat_id, this.chatInfo(frame.chat_id));
+        if (this.frame) this.drawActive(this.frame.active);
         break;
       case "observing_stopped":
         this.observed.close(frame.chat_id);
+        if (this.frame) this.drawActive(this.frame.active);
         break;
       default:
         this.observed.onFrame(frame);
