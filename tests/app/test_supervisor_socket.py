@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from app.seed import DEMO_PASSWORD
 from tests.support.environment import RunEnvironment
+from tests.support.forms import csrf_token
 from tests.support.server import ServerProcess, two_instances
 from tests.support.sockets import (
     open_counsellor,
@@ -426,3 +428,29 @@ def test_random_refused_frames_get_error_frames_and_change_nothing(
     assert [r["type"] for r in replies] == ["error"], replies
     assert isinstance(replies[0]["code"], str) and replies[0]["message"]
     assert after == before
+
+
+async def test_signing_out_closes_the_dashboard_on_the_other_instance_within_a_second(
+    instances: tuple[ServerProcess, ServerProcess],
+) -> None:
+    a, b = instances
+    async with httpx.AsyncClient(base_url=a.url) as browser:
+        page = await browser.get("/signin")
+        signed = await browser.post(
+            "/signin",
+            data={"csrf_token": csrf_token(page), "username": "sofie", "password": DEMO_PASSWORD},
+        )
+        assert signed.status_code == 303
+        cookie = f"eguide_session={browser.cookies['eguide_session']}"
+        dashboard = await connect(
+            ws_url(b.url, "/ws/supervisor"),
+            additional_headers={"Cookie": cookie, "Origin": b.url},
+        )
+        await dashboard_where(dashboard, lambda f: True, UPDATE_WITHIN)
+        page = await browser.get("/supervisor")
+        assert (await browser.post("/signout", data={"csrf_token": csrf_token(page)})).is_redirect
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(1.0):
+                while True:
+                    await dashboard.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4410
