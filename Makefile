@@ -19,7 +19,7 @@ test: $(STAMP) chromium lint
 # The pictures docs/ui.md shows: taken afresh by the end-to-end browser test, then copied to
 # docs/screenshots/ (tests/support/docs_screenshots.py).
 docs-screenshots: $(STAMP) chromium
-	$(SERVICES) --fast -- $(BIN)/python -m pytest tests/web/test_end_to_end.py
+	$(SERVICES) --fast -- $(BIN)/python -m pytest tests/web/test_end_to_end.py tests/web/test_supervisor_dashboard.py
 	$(BIN)/python -m tests.support.docs_screenshots
 
 bench: $(STAMP)

@@ -1,7 +1,8 @@
 """Copy the screenshots that docs/ui.md shows from tests/screenshots/ to docs/screenshots/.
 
 The end-to-end browser test (tests/web/test_end_to_end.py) takes them, named e2e-NAME.png, at
-each main state of the seeker's widget and the counsellor console; this copies the ones the
+each main state of the seeker's widget and the counsellor console, and the dashboard's test
+(tests/web/test_supervisor_dashboard.py) those of the supervisor dashboard; this copies the ones the
 docs show to docs/screenshots/NAME.png. Both steps at once, with Redis and PostgreSQL as
 `make test` provides them:
 
@@ -9,7 +10,7 @@ docs show to docs/screenshots/NAME.png. Both steps at once, with Redis and Postg
 
 or by hand, with Redis and PostgreSQL answering at REDIS_URL and DATABASE_URL:
 
-    .venv/bin/python -m pytest tests/web/test_end_to_end.py
+    .venv/bin/python -m pytest tests/web/test_end_to_end.py tests/web/test_supervisor_dashboard.py
     .venv/bin/python -m tests.support.docs_screenshots
 
 Where Pillow can be imported, each picture is reduced to 256 colours on the way (a screenshot
@@ -42,6 +43,8 @@ SHOWN = (
     "console-chat",
     "console-wrap-up",
     "console-phone",
+    "dashboard-waiting",
+    "dashboard-observing",
 )
 # One run of the test takes every picture within a minute or two; older ones are left from a
 # run that stopped early.

@@ -109,7 +109,7 @@ def test_the_dashboard_follows_a_seeker_from_arrival_to_answer(
             expect(page.locator("#waiting-lists h3")).to_have_text(texts["waiting"])
             assert_accessible(page, f"dashboard with a seeker waiting ({lang})")
             if lang == "nb":
-                screenshot(page, "dashboard-waiting")
+                screenshot(page, "e2e-dashboard-waiting")
 
             kari.send("status", status="available")
             offer = kari.receive("offer")
@@ -133,7 +133,7 @@ def test_the_dashboard_follows_a_seeker_from_arrival_to_answer(
             expect(panel.locator("[role=log]")).to_contain_text("Så fint! Fortell mer.")
             assert_accessible(page, f"dashboard observing ({lang})")
             if lang == "nb":
-                screenshot(page, "dashboard-observing")
+                screenshot(page, "e2e-dashboard-observing")
             panel.get_by_role("button", name=texts["stop"]).click()
             expect(page.locator("#observed section")).to_have_count(0)
 
