@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.address_limits import BAD_TOKENS, CHAT_STARTS_WINDOW, AddressLimits, Limit
 from app.identity import services_of
 from app.logs import get_logger
 from app.services import Services
@@ -65,8 +66,19 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     )
 
 
+class RateLimited(RequestError):
+    """429: the client address is over a limit (app/address_limits.py) for `retry_after` s."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(429, "rate_limited", message)
+        self.retry_after = retry_after
+
+
 def _refusal(error: RequestError) -> JSONResponse:
-    return _error(error.status, error.code, error.message)
+    response = _error(error.status, error.code, error.message)
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def http_error(status: int, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -101,6 +113,19 @@ async def start_chat(request: Request) -> Response:
     """POST /api/v1/chats: record a chat, queue it, and return its id and resume token."""
     services = services_of(request)
     routing = services.routing
+    limit = Limit("chat-starts", services.settings.chat_starts_per_address, CHAT_STARTS_WINDOW)
+    address = request.client.host if request.client else None
+    try:
+        wait = await AddressLimits(services.redis, services.settings.redis_prefix).count(
+            limit, address, time.time()
+        )
+    except (OSError, redis.RedisError):
+        return _refusal(_unavailable())
+    if wait is not None:
+        log.info("chat.start_limited")
+        return _refusal(
+            RateLimited(f"too many chats from this address; try again in {wait} s", wait)
+        )
     try:
         body = await _json_body(request, MAX_BODY_BYTES)
         new = parse_new_chat(body, routing.config.centres.keys(), routing.config.languages)
@@ -144,9 +169,17 @@ async def _seeker_chat(request: Request) -> ChatRecord:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise RequestError(401, "not_authenticated", "send Authorization: Bearer <resume token>")
-    async with services_of(request).db.acquire() as conn:
-        chat = await chat_for_token(conn, token, datetime.now(UTC))
+    services = services_of(request)
+    limits = AddressLimits(services.redis, services.settings.redis_prefix)
+    address = request.client.host if request.client else None
+    now = time.time()
+    wait = await limits.exceeded(BAD_TOKENS, address, now)
+    if wait is not None:
+        raise RateLimited(f"too many wrong tokens; try again in {wait} s", wait)
+    async with services.db.acquire() as conn:
+        chat = await chat_for_token(conn, token, datetime.fromtimestamp(now, UTC))
     if chat is None:
+        await limits.count(BAD_TOKENS, address, now)
         raise RequestError(401, "bad_token", "the token opens no chat, or no longer")
     try:
         named = uuid.UUID(request.path_params["chat_id"])

@@ -66,6 +66,8 @@ class Settings:
     # Frames a second one console may send, sustained (bursts of three times as many): a
     # counsellor in several chats sends messages, typing and read signals for each.
     counsellor_frame_rate: int = 20
+    # Chats one client address may start in ten minutes (app/address_limits.py says why).
+    chat_starts_per_address: int = 30
     # Origins (scheme://host[:port]) besides the service's own allowed to open its WebSockets.
     allowed_origins: tuple[str, ...] = ()
     # Sites (origins) allowed to embed the seeker's chat widget: the chat page may be framed by
@@ -221,6 +223,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             base.counsellor_frame_rate,
             _bounded_int(1, 100000),
             "frames per second between 1 and 100000",
+        ),
+        chat_starts_per_address=_parsed(
+            env,
+            "EGUIDE_CHAT_STARTS_PER_ADDRESS",
+            base.chat_starts_per_address,
+            _bounded_int(1, 100000),
+            "a number of chats between 1 and 100000",
         ),
         allowed_origins=_parsed(
             env,

@@ -19,10 +19,12 @@ import structlog
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
+from app.address_limits import BAD_TOKENS, AddressLimits
 from app.identity import current_session, services_of
 from app.supervisor_socket import SupervisorSocket
 from chat.connection import CloseCode, Connection
 from chat.counsellor_socket import CounsellorSocket
+from chat.frames import ErrorCode, FrameError
 from chat.seeker_socket import SeekerSocket
 from chat.store import ChatRecord, chat_for_token
 
@@ -131,9 +133,23 @@ async def seeker_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     structlog.contextvars.bind_contextvars(role="seeker")
 
+    limits = AddressLimits(services.redis, services.settings.redis_prefix)
+    address = websocket.client.host if websocket.client else None
+
     async def check_token(token: str) -> ChatRecord | None:
+        now = time.time()
+        wait = await limits.exceeded(BAD_TOKENS, address, now)
+        if wait is not None:
+            log.info("ws.bad_tokens_limited", role="seeker")
+            raise FrameError(
+                ErrorCode.RATE_LIMITED,
+                f"too many wrong tokens from this address; try again in {wait} s",
+            )
         async with services.db.acquire() as conn:
-            return await chat_for_token(conn, token, datetime.fromtimestamp(time.time(), UTC))
+            chat = await chat_for_token(conn, token, datetime.fromtimestamp(now, UTC))
+        if chat is None:
+            await limits.count(BAD_TOKENS, address, now)
+        return chat
 
     connection = Connection(websocket)
     routing = services.routing

@@ -834,6 +834,8 @@ async def main() -> None:
         "REDIS_URL": redis_url,
         "EGUIDE_REDIS_PREFIX": prefix,
         "EGUIDE_LOG_LEVEL": "warning",
+        # Every simulated seeker comes from 127.0.0.1.
+        "EGUIDE_CHAT_STARTS_PER_ADDRESS": "100000",
     }
     try:
         await prepare_database(database_url)

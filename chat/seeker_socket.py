@@ -92,7 +92,12 @@ class SeekerSocket:
             raise frames.FrameError(
                 frames.ErrorCode.NOT_AUTHENTICATED, "the first frame must be 'auth'"
             )
-        chat = await self._check_token(frame.token)
+        try:
+            chat = await self._check_token(frame.token)
+        except frames.FrameError as refusal:  # too many wrong tokens from this address
+            self.connection.send(frames.error_frame(refusal))
+            self.connection.close(CloseCode.POLICY_VIOLATION)
+            return
         if chat is None:
             self.connection.send(
                 frames.error_frame(

@@ -37,6 +37,9 @@ class RunEnvironment:
             "EGUIDE_REDIS_PREFIX": self.redis_prefix,
             "EGUIDE_ENV": "test",
             "EGUIDE_LOG_LEVEL": "info",
+            # Every test client comes from 127.0.0.1: tests start far more chats than any one
+            # real address may (tests/app/test_address_limits.py sets the real limit).
+            "EGUIDE_CHAT_STARTS_PER_ADDRESS": "100000",
         }
         env.update(overrides)
         return env
