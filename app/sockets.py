@@ -59,7 +59,8 @@ async def counsellor_socket(websocket: WebSocket) -> None:
         await websocket.close(int(code))
         return
     structlog.contextvars.bind_contextvars(role="counsellor", counsellor=counsellor_id)
-    connection = Connection(websocket)
+    metrics = services_of(websocket).metrics
+    connection = Connection(websocket, on_error_frame=metrics.error_frame_sent)
     handler = CounsellorSocket(
         connection,
         counsellor_id,
@@ -75,12 +76,13 @@ async def counsellor_socket(websocket: WebSocket) -> None:
 
     assert session is not None
     watch.watch(session, session_ended)
-    await handler.open()
-    try:
-        await connection.serve(handler.handle)
-    finally:
-        watch.forget(session, session_ended)
-        await handler.close()
+    with metrics.socket_open("counsellor"):
+        await handler.open()
+        try:
+            await connection.serve(handler.handle)
+        finally:
+            watch.forget(session, session_ended)
+            await handler.close()
 
 
 async def seeker_socket(websocket: WebSocket) -> None:
@@ -96,19 +98,20 @@ async def seeker_socket(websocket: WebSocket) -> None:
         async with services.db.acquire() as conn:
             return await chat_for_token(conn, token, datetime.fromtimestamp(time.time(), UTC))
 
-    connection = Connection(websocket)
+    connection = Connection(websocket, on_error_frame=services.metrics.error_frame_sent)
     routing = services.routing
     handler = SeekerSocket(
         connection, check_token, routing.router, routing.hub, routing.conversations
     )
     deadline = asyncio.create_task(handler.expire_unauthenticated())
-    try:
-        await connection.serve(handler.handle)
-    finally:
-        deadline.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await deadline
-        await handler.close()
+    with services.metrics.socket_open("seeker"):
+        try:
+            await connection.serve(handler.handle)
+        finally:
+            deadline.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await deadline
+            await handler.close()
 
 
 routes = [

@@ -94,10 +94,8 @@ class SeekerSocket:
             )
         chat = await self._check_token(frame.token)
         if chat is None:
-            self.connection.send(
-                frames.error_frame(
-                    frames.FrameError(frames.ErrorCode.BAD_TOKEN, "unknown or expired token")
-                )
+            self._gate.send_error(
+                frames.FrameError(frames.ErrorCode.BAD_TOKEN, "unknown or expired token")
             )
             self.connection.close(CloseCode.NOT_AUTHENTICATED)
             return
