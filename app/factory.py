@@ -16,10 +16,11 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from app import api, client_assets, console_api, health, pages, sockets
+from app import api, client_assets, console_api, health, monitoring, pages, reports, sockets
 from app.database import create_pool
 from app.keys import AppKeys
 from app.logs import configure_logging, get_logger
+from app.metrics import Metrics, ServerErrorMiddleware
 from app.middleware import RequestContextMiddleware
 from app.redis_client import create_redis
 from app.rendering import render_error
@@ -37,13 +38,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app; connections open when the server starts it, not here."""
     settings = settings or load_settings()
     renderer = PageRenderer()
+    instruments = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = await create_pool(settings)
         client = create_redis(settings)
         keys = AppKeys(settings.redis_prefix)
-        routing = await start_routing(settings, db, client)
+        routing = await start_routing(settings, db, client, [instruments.on_effect])
+        instruments.consoles = routing.hub.counsellors
+        routing.conversations.on_message_stored = instruments.message_stored
         sessions = SessionStore(client, keys, settings.session_idle_seconds)
         services = Services(
             settings=settings,
@@ -54,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             session_watch=SessionWatch(client, keys, sessions),
             pages=renderer,
             routing=routing,
+            metrics=instruments,
         )
         watching = asyncio.create_task(services.session_watch.run())
         log.info("app.started", environment=settings.environment)
@@ -85,9 +90,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *api.routes,
             *console_api.routes,
             *sockets.routes,
+            *reports.routes,
+            *monitoring.routes,
             Mount("/static", static, name="static"),
         ],
-        middleware=[Middleware(RequestContextMiddleware)],
+        middleware=[
+            Middleware(RequestContextMiddleware),
+            Middleware(ServerErrorMiddleware, metrics=instruments),
+        ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -26,6 +26,7 @@ from chat.presence import SWEEP_SECONDS, Presence, to_disconnect
 from chat.routing_record import RoutingRecorder
 from queueing import policy
 from queueing.effect_codec import decode_effects
+from queueing.effects import Effect
 from queueing.events import (
     ChatArrived,
     CounsellorDisconnected,
@@ -126,6 +127,8 @@ class RoutingService:
     instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     seen_epoch: str | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # More listeners of the effects stream, beside the hub's (the app's metrics).
+    listeners: Sequence[Callable[[Effect, float], Awaitable[None]]] = ()
 
     async def registrations(self) -> list[RegisterCounsellor]:
         async with self.db.acquire() as conn:
@@ -248,6 +251,8 @@ class RoutingService:
 
         feed.add_listener(wake_timer)
         feed.add_listener(self.dashboard.on_effect)
+        for listener in self.listeners:
+            feed.add_listener(listener)
         recorder = RoutingRecorder(
             self.client, self.queue.keys.effects_stream(), self.db, self.instance
         )
@@ -274,9 +279,13 @@ class RoutingService:
 
 
 async def start_routing(
-    settings: Settings, db: asyncpg.Pool, client: redis.Redis
+    settings: Settings,
+    db: asyncpg.Pool,
+    client: redis.Redis,
+    listeners: Sequence[Callable[[Effect, float], Awaitable[None]]] = (),
 ) -> RoutingService:
-    """Load the configuration, make sure Redis holds the routing state, start the tasks."""
+    """Load the configuration, make sure Redis holds the routing state, start the tasks;
+    `listeners` hear every routing effect, as the hub does."""
     async with db.acquire() as conn:
         config = await load_routing_config(conn, settings, time.time())
     queue = RedisQueue(client, settings.redis_prefix, config)
@@ -293,6 +302,7 @@ async def start_routing(
         hub=Hub(db, queue, live, presence),
         conversations=Conversations(db, queue, live),
         dashboard=Dashboard(db, client, queue),
+        listeners=listeners,
     )
     await service.ensure_state()
     epoch = await client.get(queue.keys.epoch())

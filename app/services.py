@@ -8,6 +8,7 @@ import asyncpg
 import redis.asyncio as redis
 
 from app.keys import AppKeys
+from app.metrics import Metrics
 from app.routing_service import RoutingService
 from app.session_watch import SessionWatch
 from app.sessions import SessionStore
@@ -25,3 +26,4 @@ class Services:
     session_watch: SessionWatch
     pages: PageRenderer
     routing: RoutingService
+    metrics: Metrics

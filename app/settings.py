@@ -73,6 +73,12 @@ class Settings:
     # Sites (origins) allowed to embed the seeker's chat widget: the chat page may be framed by
     # these and by the service itself, by nothing else.
     widget_hosts: tuple[str, ...] = ()
+    # The service level counts chats answered within this many seconds: a minute is the common
+    # target for chat services, and what the issue of the dashboard asks for by default.
+    service_level_seconds: int = 60
+    # Bearer token `GET /metrics` requires; unset, the endpoint answers 404 (no token, no
+    # metrics: figures about the queues are not for everyone).
+    metrics_token: str | None = None
 
     @property
     def database_name(self) -> str:
@@ -245,6 +251,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             _origins,
             "comma-separated origins such as https://www.example.no",
         ),
+        service_level_seconds=_parsed(
+            env,
+            "EGUIDE_SERVICE_LEVEL_SECONDS",
+            base.service_level_seconds,
+            _bounded_int(1, 3600),
+            "seconds between 1 and 3600",
+        ),
+        metrics_token=_text(env, "EGUIDE_METRICS_TOKEN", "") or None,
     )
     validate(settings)
     return settings
@@ -272,6 +286,8 @@ def validate(settings: Settings) -> None:
         raise SettingsError("EGUIDE_DB_POOL_MIN", "is larger than EGUIDE_DB_POOL_MAX")
     if len(settings.secret_key) < 16:
         raise SettingsError("EGUIDE_SECRET_KEY", "must be at least 16 characters")
+    if settings.metrics_token is not None and len(settings.metrics_token) < 16:
+        raise SettingsError("EGUIDE_METRICS_TOKEN", "must be at least 16 characters")
     if settings.production and settings.secret_key == DEFAULT_SECRET_KEY:
         raise SettingsError(
             "EGUIDE_SECRET_KEY", "must be set to a secret of your own in production"

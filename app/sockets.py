@@ -63,7 +63,8 @@ async def counsellor_socket(websocket: WebSocket) -> None:
         await websocket.close(int(code))
         return
     structlog.contextvars.bind_contextvars(role="counsellor", counsellor=counsellor_id)
-    connection = Connection(websocket)
+    metrics = services_of(websocket).metrics
+    connection = Connection(websocket, on_error_frame=metrics.error_frame_sent)
     handler = CounsellorSocket(
         connection,
         counsellor_id,
@@ -79,12 +80,13 @@ async def counsellor_socket(websocket: WebSocket) -> None:
 
     assert session is not None
     watch.watch(session, session_ended)
-    await handler.open()
-    try:
-        await connection.serve(handler.handle)
-    finally:
-        watch.forget(session, session_ended)
-        await handler.close()
+    with metrics.socket_open("counsellor"):
+        await handler.open()
+        try:
+            await connection.serve(handler.handle)
+        finally:
+            watch.forget(session, session_ended)
+            await handler.close()
 
 
 async def supervisor_socket(websocket: WebSocket) -> None:
@@ -151,19 +153,20 @@ async def seeker_socket(websocket: WebSocket) -> None:
             await limits.count(BAD_TOKENS, address, now)
         return chat
 
-    connection = Connection(websocket)
+    connection = Connection(websocket, on_error_frame=services.metrics.error_frame_sent)
     routing = services.routing
     handler = SeekerSocket(
         connection, check_token, routing.router, routing.hub, routing.conversations
     )
     deadline = asyncio.create_task(handler.expire_unauthenticated())
-    try:
-        await connection.serve(handler.handle)
-    finally:
-        deadline.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await deadline
-        await handler.close()
+    with services.metrics.socket_open("seeker"):
+        try:
+            await connection.serve(handler.handle)
+        finally:
+            deadline.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await deadline
+            await handler.close()
 
 
 routes = [

@@ -57,10 +57,19 @@ class Sink(Protocol):
 
 
 class Connection:
-    """A socket's writer task and bounded queue; `serve` runs the reader until the end."""
+    """A socket's writer task and bounded queue; `serve` runs the reader until the end.
 
-    def __init__(self, websocket: WebSocket, send_buffer: int = SEND_BUFFER) -> None:
+    `on_error_frame` hears the code of every error frame sent (the app counts them for
+    `/metrics`); it must not block."""
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        send_buffer: int = SEND_BUFFER,
+        on_error_frame: Callable[[str], None] | None = None,
+    ) -> None:
         self.websocket = websocket
+        self._on_error_frame = on_error_frame
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=send_buffer)
         self.close_code: CloseCode | None = None
         self._done = asyncio.Event()
@@ -92,6 +101,12 @@ class Connection:
         """Something this connection needed failed half way (a catch-up's read): close so the
         client reconnects and resumes, rather than wait for what will not come."""
         self.close(CloseCode.INTERNAL_ERROR)
+
+    def send_error(self, code: str, text: str) -> None:
+        """Queue an error frame `text` whose error code is `code`."""
+        if self._on_error_frame is not None and not self.closing:
+            self._on_error_frame(code)
+        self.send(text)
 
     def send(self, text: str) -> None:
         """Queue a frame; a full queue closes the connection as too slow."""

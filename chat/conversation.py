@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -36,6 +37,9 @@ class Conversations:
         self._db = db
         self._queue = queue
         self.live = live
+        # Hears the sender's role of every message stored for the first time (the app counts
+        # them for `/metrics`); must not block.
+        self.on_message_stored: Callable[[str], None] | None = None
 
     async def standing(self, chat_id: str) -> tuple[ChatStatus | None, str | None]:
         """The chat's routing status and the counsellor who holds (or last held) it. The
@@ -179,6 +183,8 @@ class Conversations:
         self._ack(sink, chat_id, stored)
         if new:
             log.info("chat.message_stored", chat=chat_id, role=role, seq=stored.seq)
+            if self.on_message_stored is not None:
+                self.on_message_stored(role)
         # A resend is published again: if the first copy's publisher died between commit and
         # publish, this is how the other side hears of it; followers drop what they have.
         await self.live.publish_message(chat_id, stored)

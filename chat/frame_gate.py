@@ -39,9 +39,13 @@ class FrameGate:
         self._strikes = Strikes()
         self._clock = clock
 
+    def send_error(self, error: frames.FrameError) -> None:
+        """Send an error frame for `error`; it does not count towards closing the socket."""
+        self._connection.send_error(str(error.code), frames.error_frame(error))
+
     def refuse(self, error: frames.FrameError) -> None:
         log.info("ws.frame_refused", role=str(self._role), code=str(error.code))
-        self._connection.send(frames.error_frame(error))
+        self.send_error(error)
         if self._strikes.refused(str(error.code)):
             self._connection.close(CloseCode.POLICY_VIOLATION)
 
@@ -65,7 +69,7 @@ class FrameGate:
             # A well-formed request the routing refused (an offer that just expired, say):
             # races like that are normal, so they are answered but never count as abuse.
             refused = frames.FrameError(str(error.code), error.message, frames.reference(frame))
-            self._connection.send(frames.error_frame(refused))
+            self.send_error(refused)
             return
         except Exception:  # a database or Redis failure: say so, keep the socket
             log.exception("ws.frame_failed", role=str(self._role))
@@ -74,6 +78,6 @@ class FrameGate:
                 "the server could not do that now; try again",
                 frames.reference(frame),
             )
-            self._connection.send(frames.error_frame(failed))
+            self.send_error(failed)
             return
         self._strikes.accepted()

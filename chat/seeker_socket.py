@@ -99,10 +99,8 @@ class SeekerSocket:
             self.connection.close(CloseCode.POLICY_VIOLATION)
             return
         if chat is None:
-            self.connection.send(
-                frames.error_frame(
-                    frames.FrameError(frames.ErrorCode.BAD_TOKEN, "unknown or expired token")
-                )
+            self._gate.send_error(
+                frames.FrameError(frames.ErrorCode.BAD_TOKEN, "unknown or expired token")
             )
             self.connection.close(CloseCode.NOT_AUTHENTICATED)
             return

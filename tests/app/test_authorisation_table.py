@@ -33,6 +33,7 @@ PEOPLE = ("anonymous", "seeker", "counsellor", "supervisor", "admin")
 STAFF = {"counsellor": "kari", "supervisor": "sofie", "admin": "admin"}
 SOCKET_ROLES = {"/ws/seeker": Role.SEEKER, "/ws/counsellor": Role.COUNSELLOR}
 SOCKET_ROLES["/ws/supervisor"] = Role.SUPERVISOR
+METRICS_TOKEN = secrets.token_urlsafe(24)
 
 
 def table(heading: str) -> list[list[str]]:
@@ -76,7 +77,8 @@ def instance(
     module_env: RunEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     env = module_env.variables(
-        EGUIDE_REDIS_PREFIX=f"{module_env.redis_prefix}{secrets.token_hex(3)}:"
+        EGUIDE_REDIS_PREFIX=f"{module_env.redis_prefix}{secrets.token_hex(3)}:",
+        EGUIDE_METRICS_TOKEN=METRICS_TOKEN,
     )
     with ServerProcess(env, tmp_path_factory.mktemp("authz") / "server.log") as server:
         yield server
@@ -158,6 +160,8 @@ def _assert_cell(response: httpx.Response, cell: str, where: str) -> None:
     location = response.headers.get("location", "")
     if cell in ("yes", "own"):
         assert status not in (401, 403, 404) and not location.startswith("/signin"), where
+    elif cell == "token":
+        assert status == 401, where
     elif cell == "sign-in":
         assert status == 303 and location.startswith("/signin?next="), where
     else:
@@ -172,6 +176,11 @@ def test_every_http_route_answers_each_person_as_the_table_says(
     for kind, cell in zip(PEOPLE, cells, strict=True):
         response, other = _request(instance, people[kind], route)
         _assert_cell(response, cell, f"{route} as {kind}")
+        if cell == "token":
+            bearer = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+            assert (
+                people[kind].client.get(route.split(" ", 1)[1], headers=bearer).status_code == 200
+            )
         if cell == "own":
             assert other is not None
             refused = other()

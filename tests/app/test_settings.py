@@ -58,6 +58,10 @@ def test_values_are_read_from_the_environment() -> None:
         ("EGUIDE_CHAT_LANGUAGES", ","),
         ("EGUIDE_ALLOWED_ORIGINS", "www.example.no"),
         ("EGUIDE_WIDGET_HOSTS", "https://www.example.no/path"),
+        ("EGUIDE_SERVICE_LEVEL_SECONDS", "0"),
+        ("EGUIDE_SERVICE_LEVEL_SECONDS", "a minute"),
+        ("EGUIDE_METRICS_TOKEN", "short"),
+        ("EGUIDE_METRICS_TOKEN", " "),
     ],
 )
 def test_malformed_setting_names_its_variable(variable: str, value: str) -> None:
@@ -65,6 +69,17 @@ def test_malformed_setting_names_its_variable(variable: str, value: str) -> None
         load_settings({variable: value})
     assert raised.value.variable == variable
     assert str(raised.value).startswith(f"{variable}: ")
+
+
+def test_the_service_level_target_and_metrics_token_are_read() -> None:
+    assert (Settings().service_level_seconds, Settings().metrics_token) == (60, None)
+    settings = load_settings(
+        {"EGUIDE_SERVICE_LEVEL_SECONDS": "45", "EGUIDE_METRICS_TOKEN": "a-token-of-24-characters"}
+    )
+    assert (settings.service_level_seconds, settings.metrics_token) == (
+        45,
+        "a-token-of-24-characters",
+    )
 
 
 def test_widget_hosts_are_origins() -> None:
