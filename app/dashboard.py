@@ -10,6 +10,11 @@ second, not one per event; with nobody watching on this instance nothing is comp
 
 The chart of the last hour comes from samples in Redis: every SAMPLE_SECONDS one instance (the
 first to claim the slot) adds the country's waiting chats and available counsellors.
+
+Today's figures come from the record in PostgreSQL, computed as the reports compute them
+(`app.report_record`, `app.report_figures`), so the dashboard and the day's report agree.
+They are read again shortly after any change (TODAY_DELAY_SECONDS, so the routing record has
+caught up), at most once a second, and kept; each push sends the latest.
 """
 
 from __future__ import annotations
@@ -18,16 +23,27 @@ import asyncio
 import contextlib
 import json
 import time
-from typing import cast
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import asyncpg
 import redis.asyncio as redis
 import structlog
 
+from app.report_figures import (
+    OSLO,
+    Figures,
+    Period,
+    PeriodKind,
+    compute_report,
+    service_level_by_hour,
+)
+from app.report_record import load_record
 from chat.connection import Sink
 from chat.frames import server_frame
 from queueing.dashboard_view import dashboard_view
 from queueing.effects import CounsellorStatusChanged, Effect
+from queueing.model import NATIONAL
 from queueing.redis_queue import RedisQueue
 
 log = structlog.stdlib.get_logger(__name__)
@@ -43,15 +59,26 @@ SAMPLE_SECONDS = 10.0
 HISTORY_SECONDS = 3600.0
 # Staff names and centres are read again this often (a renamed or new counsellor shows up).
 NAMES_SECONDS = 60.0
+# Today's figures: read this long after a change (the routing record is written by whichever
+# instance's recorder takes the effect, within a few milliseconds), then at most once a second;
+# and once a minute anyway, so the day turns over at midnight.
+TODAY_DELAY_SECONDS = 0.3
+TODAY_MIN_INTERVAL = 1.0
+TODAY_REFRESH_SECONDS = 60.0
 
 
 class Dashboard:
     """This instance's supervisor sockets and the loop that keeps them up to date."""
 
-    def __init__(self, db: asyncpg.Pool, client: redis.Redis, queue: RedisQueue) -> None:
+    def __init__(
+        self, db: asyncpg.Pool, client: redis.Redis, queue: RedisQueue, target_seconds: int
+    ) -> None:
         self._db = db
         self._client = client
         self._queue = queue
+        self._target = target_seconds
+        self._today: dict[str, Any] | None = None
+        self._today_dirty = asyncio.Event()
         self._prefix = queue.keys.root
         self._sinks: set[Sink] = set()
         self._dirty = asyncio.Event()
@@ -67,6 +94,8 @@ class Dashboard:
         """A supervisor socket joins: it gets the dashboard with the next push (at once)."""
         self._sinks.add(sink)
         self._dirty.set()
+        if self._today is None:
+            self._today_dirty.set()
 
     def remove(self, sink: Sink) -> None:
         self._sinks.discard(sink)
@@ -80,6 +109,7 @@ class Dashboard:
         if isinstance(effect, CounsellorStatusChanged):
             self._since[effect.counsellor_id] = at
         self._dirty.set()
+        self._today_dirty.set()
 
     # ------------------------------------------------------------------ computing
 
@@ -97,6 +127,7 @@ class Dashboard:
             chat["counsellor"] = None if counsellor is None else self._names.get(counsellor)
         view["centres"] = self._centres
         view["history"] = await self.history(now)
+        view["today"] = self._today
         return server_frame("dashboard", at=now, **view)
 
     async def _read_names(self, now: float) -> None:
@@ -117,6 +148,30 @@ class Dashboard:
         self._names = {str(r["id"]): r["display_name"] for r in users}
         self._centres = {r["id"]: r["name"] for r in centres}
         self._names_read = now
+
+    # ------------------------------------------------------------------ today
+
+    async def today(self, now: float) -> dict[str, Any]:
+        """Today's figures (Oslo day so far) per queue and in total, and by hour."""
+        moment = datetime.fromtimestamp(now, UTC)
+        period = Period.containing(PeriodKind.DAY, moment.astimezone(OSLO).date())
+        queues = [*sorted(self._queue.config.centres), NATIONAL]
+        async with self._db.acquire() as conn:
+            record = await load_record(conn, period)
+        report = compute_report(
+            period, queues, record.chats, record.counsellors, record.changes, self._target, moment
+        )
+        hours = service_level_by_hour(record.chats, period, self._target)
+        return {
+            "day": period.first.isoformat(),
+            "service_level_seconds": self._target,
+            "queues": [_today_row(queue, report.centres[queue]) for queue in queues],
+            "total": _today_row("total", report.total),
+            "by_hour": [
+                {"hour": hour, "answered": answered, "service_level": level}
+                for hour, answered, level in hours
+            ],
+        }
 
     # ------------------------------------------------------------------ the last hour
 
@@ -162,6 +217,24 @@ class Dashboard:
                 sink.send(text)
             await asyncio.sleep(COALESCE_SECONDS)
 
+    async def run_today(self) -> None:
+        """Keep today's figures fresh while anyone watches here; until cancelled."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._today_dirty.wait(), TODAY_REFRESH_SECONDS)
+            if not self._sinks:
+                self._today_dirty.clear()
+                self._today = None
+                continue
+            await asyncio.sleep(TODAY_DELAY_SECONDS)
+            self._today_dirty.clear()
+            try:
+                self._today = await self.today(time.time())
+            except (OSError, asyncpg.PostgresError) as error:
+                log.warning("dashboard.today_failed", error=type(error).__name__)
+            self._dirty.set()
+            await asyncio.sleep(TODAY_MIN_INTERVAL)
+
     async def run_samples(self) -> None:
         """Sample the chart every SAMPLE_SECONDS (one instance a slot); until cancelled."""
         while True:
@@ -172,3 +245,22 @@ class Dashboard:
                     self._dirty.set()
             except (OSError, redis.RedisError) as error:
                 log.warning("dashboard.sample_failed", error=type(error).__name__)
+
+
+def _today_row(queue: str, figures: Figures) -> dict[str, Any]:
+    return {
+        "queue": queue,
+        "chats": figures.chats,
+        "answered": figures.answered,
+        "abandoned": figures.abandoned,
+        "waiting": figures.waiting,
+        "overflowed": figures.overflowed,
+        "overflow_reasons": figures.overflow_reasons,
+        "wait_average": figures.wait_average,
+        "wait_p90": figures.wait_p90,
+        "service_level": figures.service_level,
+        "own_county_share": figures.own_county_share,
+        "handling_average": figures.handling_average,
+        "survey_count": figures.survey_count,
+        "survey_average": figures.survey_average,
+    }

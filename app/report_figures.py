@@ -332,3 +332,20 @@ def compute_report(
     total.answers_by_team = total.answered
     total.counsellor_hours = sum(hours.values())
     return Report(period, target_seconds, figures, total)
+
+
+def service_level_by_hour(
+    chats: Iterable[ChatRow], period: Period, target_seconds: int
+) -> list[tuple[int, int, float | None]]:
+    """For each Oslo hour of a day with chats that arrived in it: (hour 0-23, chats answered,
+    service level), by the same definitions as the day's figures."""
+    start, end = period.bounds()
+    by_hour: dict[int, list[ChatRow]] = {}
+    for chat in chats:
+        if start <= chat.created_at < end:
+            by_hour.setdefault(chat.created_at.astimezone(OSLO).hour, []).append(chat)
+    hours = []
+    for hour in sorted(by_hour):
+        figures = _chat_figures(by_hour[hour], {}, target_seconds)
+        hours.append((hour, figures.answered, figures.service_level))
+    return hours

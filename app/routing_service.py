@@ -268,6 +268,7 @@ class RoutingService:
             spawn(self.sweep_absent()),
             spawn(self.dashboard.run_pushes()),
             spawn(self.dashboard.run_samples()),
+            spawn(self.dashboard.run_today()),
         ]
 
     async def stop(self) -> None:
@@ -301,7 +302,7 @@ async def start_routing(
         router=router,
         hub=Hub(db, queue, live, presence),
         conversations=Conversations(db, queue, live),
-        dashboard=Dashboard(db, client, queue),
+        dashboard=Dashboard(db, client, queue, settings.service_level_seconds),
         listeners=listeners,
     )
     await service.ensure_state()

@@ -96,6 +96,10 @@ def test_the_dashboard_follows_a_seeker_from_arrival_to_answer(
     oslo = page.locator("#queue-rows tr").filter(has_text="Karrieresenteret i Oslo")
     expect(oslo.locator("td").nth(0)).to_have_text("0")  # waiting
     expect(page.locator("#waiting-empty")).to_be_visible()
+    today = page.locator("#today-rows tr").filter(has_text="Karrieresenteret i Oslo")
+    expect(today).to_have_count(1)
+    chats_today = int(today.locator("td").nth(0).inner_text())
+    answered_today = int(today.locator("td").nth(1).inner_text())
     assert_accessible(page, f"dashboard idle ({lang})")
 
     with colleague(chat_server, "kari") as kari:
@@ -107,6 +111,7 @@ def test_the_dashboard_follows_a_seeker_from_arrival_to_answer(
             # Arrived: the waiting figure and the waiting list, live.
             expect(oslo.locator("td").nth(0)).to_have_text("1")
             expect(page.locator("#waiting-lists h3")).to_have_text(texts["waiting"])
+            expect(today.locator("td").nth(0)).to_have_text(str(chats_today + 1))
             assert_accessible(page, f"dashboard with a seeker waiting ({lang})")
             if lang == "nb":
                 screenshot(page, "e2e-dashboard-waiting")
@@ -122,6 +127,8 @@ def test_the_dashboard_follows_a_seeker_from_arrival_to_answer(
             observe = page.locator("#active-rows button", has_text=texts["observe"])
             expect(observe).to_have_count(1)
             expect(row.locator("td").nth(3)).to_contain_text("1")
+            expect(today.locator("td").nth(1)).to_have_text(str(answered_today + 1))
+            expect(today.locator("td").nth(6)).to_have_text("100 %")  # answered within 60 s
 
             # Observe by keyboard: the panel takes the focus and shows what was said.
             observe.focus()
