@@ -41,7 +41,7 @@ from app.report_figures import (
 from app.report_record import load_record
 from chat.connection import Sink
 from chat.frames import server_frame
-from queueing.dashboard_view import dashboard_view
+from queueing.dashboard_view import dashboard_view, waiting_and_available
 from queueing.effects import CounsellorStatusChanged, Effect
 from queueing.model import NATIONAL
 from queueing.redis_queue import RedisQueue
@@ -51,8 +51,8 @@ log = structlog.stdlib.get_logger(__name__)
 # Changes are pushed at most this often: well inside the 2 s a supervisor may wait for news,
 # and a burst of routing events (a rush of arrivals) becomes one push, not dozens.
 COALESCE_SECONDS = 0.25
-# With no change at all the dashboard is still pushed this often, so waits and times in status
-# shown as figures move on (the page also counts them up between pushes).
+# With no change heard the dashboard is still read this often, and pushed if it differs (a
+# change whose effect was missed); waits are times, so the page counts them on by itself.
 REFRESH_SECONDS = 5.0
 # One point of the last-hour chart every 10 s: 360 points, finer than a chart an hour wide shows.
 SAMPLE_SECONDS = 10.0
@@ -81,6 +81,7 @@ class Dashboard:
         self._today_dirty = asyncio.Event()
         self._prefix = queue.keys.root
         self._sinks: set[Sink] = set()
+        self._sent: dict[Sink, str] = {}  # the content each socket was last sent
         self._dirty = asyncio.Event()
         self._since: dict[str, float] = {}  # counsellor id -> when their status last changed
         self._names: dict[str, str] = {}
@@ -99,6 +100,7 @@ class Dashboard:
 
     def remove(self, sink: Sink) -> None:
         self._sinks.discard(sink)
+        self._sent.pop(sink, None)
 
     @property
     def watchers(self) -> int:
@@ -113,11 +115,12 @@ class Dashboard:
 
     # ------------------------------------------------------------------ computing
 
-    async def render(self, now: float | None = None) -> str:
-        """The `dashboard` frame as of now."""
+    async def render(self, now: float | None = None) -> tuple[str, str]:
+        """The `dashboard` frame as of now, and its content without the time (equal content
+        means nothing changed: the view holds times, never durations)."""
         now = time.time() if now is None else now
-        state = await self._queue.snapshot()
-        view = dashboard_view(state, now)
+        rows = await self._queue.dashboard_rows()
+        view = dashboard_view(rows, list(self._queue.config.centres))
         await self._read_names(now)
         for row in view["counsellors"]:
             row["name"] = self._names.get(row["counsellor_id"], row["counsellor_id"])
@@ -128,7 +131,10 @@ class Dashboard:
         view["centres"] = self._centres
         view["history"] = await self.history(now)
         view["today"] = self._today
-        return server_frame("dashboard", at=now, **view)
+        content = json.dumps(view, ensure_ascii=False)
+        # One encoding for both: the frame is the content with the envelope in front.
+        head = server_frame("dashboard", at=now)
+        return f"{head[:-1]}, {content[1:]}", content
 
     async def _read_names(self, now: float) -> None:
         if now - self._names_read < NAMES_SECONDS and self._names:
@@ -189,8 +195,8 @@ class Dashboard:
         claim = f"{self._prefix}dashboard:sample-slot:{slot}"
         if not await self._client.set(claim, "1", nx=True, ex=int(SAMPLE_SECONDS * 3)):
             return False
-        totals = dashboard_view(await self._queue.snapshot(), now, 0, 0)["total"]
-        point = json.dumps([round(now, 1), totals["waiting"], totals["counsellors"]["available"]])
+        waiting, available = waiting_and_available(await self._queue.dashboard_rows())
+        point = json.dumps([round(now, 1), waiting, available])
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.zadd(self._samples_key(), {point: now})
             pipe.zremrangebyscore(self._samples_key(), "-inf", now - HISTORY_SECONDS)
@@ -208,13 +214,16 @@ class Dashboard:
             if not self._sinks:
                 continue
             try:
-                text = await self.render()
+                text, content = await self.render()
             except (OSError, redis.RedisError, asyncpg.PostgresError) as error:
                 log.warning("dashboard.render_failed", error=type(error).__name__)
                 await asyncio.sleep(1.0)
                 continue
+            # Sockets that have the same content already are sent nothing.
             for sink in list(self._sinks):
-                sink.send(text)
+                if self._sent.get(sink) != content:
+                    sink.send(text)
+                    self._sent[sink] = content
             await asyncio.sleep(COALESCE_SECONDS)
 
     async def run_today(self) -> None:

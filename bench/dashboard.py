@@ -34,7 +34,7 @@ earlier change pushed late) waits for the window to end, as it would for a super
                 cost of sending one frame to many sockets.
   frames        the size of the dashboard frame, and pushes a second per instance.
   render        in the benchmark's process, against the same Redis state and database:
-                `Dashboard.render` timed whole, and its parts (`RedisQueue.snapshot`,
+                `Dashboard.render` timed whole, and its parts (`RedisQueue.dashboard_rows`,
                 `dashboard_view`, encoding): the compute cost without the server's other work.
   cpu           user + system time of A and B (/proc), Redis (INFO cpu: the whole server,
                 shared with anything else using it), the PostgreSQL backends of this database,
@@ -690,11 +690,11 @@ async def time_render(settings_env: dict[str, str]) -> dict[str, list[float]]:
         async with pool.acquire() as conn:
             config = await load_routing_config(conn, settings, time.time())
         queue = RedisQueue(client, settings.redis_prefix, config)
-        dashboard = Dashboard(pool, client, queue)
+        dashboard = Dashboard(pool, client, queue, settings.service_level_seconds)
         await dashboard.render()  # names read once, as on a server that has been running
         timings: dict[str, list[float]] = {
             "render": [],
-            "snapshot": [],
+            "read": [],
             "view": [],
             "encode": [],
             "bytes": [],
@@ -704,14 +704,14 @@ async def time_render(settings_env: dict[str, str]) -> dict[str, list[float]]:
             await dashboard.render()
             timings["render"].append((time.perf_counter() - begin) * 1000)
             begin = time.perf_counter()
-            state = await queue.snapshot()
+            rows = await queue.dashboard_rows()
             snapped = time.perf_counter()
             now = time.time()
-            view = dashboard_view(state, now)
+            view = dashboard_view(rows, list(config.centres))
             viewed = time.perf_counter()
             text = server_frame("dashboard", at=now, **view)
             encoded = time.perf_counter()
-            timings["snapshot"].append((snapped - begin) * 1000)
+            timings["read"].append((snapped - begin) * 1000)
             timings["view"].append((viewed - snapped) * 1000)
             timings["encode"].append((encoded - viewed) * 1000)
             timings["bytes"].append(float(len(text.encode())))
@@ -815,8 +815,8 @@ def report(
               f"{percentile(sizes, 0.5) / 1024:.1f} KiB (max {max(sizes, default=0) / 1024:.1f}); "
               f"first to last of its sockets: {spread(flow['spreads'])}")  # fmt: skip
     print(f"render in the benchmark process ({RENDERS} times, same state): Dashboard.render "
-          f"{spread(render['render'])}; of which RedisQueue.snapshot "
-          f"p50 {percentile(render['snapshot'], 0.5):.1f} ms, dashboard_view "
+          f"{spread(render['render'])}; of which RedisQueue.dashboard_rows "
+          f"p50 {percentile(render['read'], 0.5):.1f} ms, dashboard_view "
           f"p50 {percentile(render['view'], 0.5):.1f} ms, encoding "
           f"p50 {percentile(render['encode'], 0.5):.1f} ms; "
           f"{percentile(render['bytes'], 0.5) / 1024:.1f} KiB")  # fmt: skip
@@ -828,7 +828,7 @@ def report(
           f"Redis {added['Redis']:+.1f} %, PostgreSQL {added['PostgreSQL']:+.1f} % "
           f"of a core")  # fmt: skip
     # Over the pushes of the window: what one push costs its instance, and Redis (whose
-    # snapshot script runs alone: every other call waits for it).
+    # dashboard script runs alone: every other call waits for it).
     count = max(1, flows["A"]["pushes"] + flows["B"]["pushes"])
     print(f"per push: instance {(added['A'] + added['B']) / 100 * seconds / count * 1000:.0f} ms "
           f"of CPU, Redis {added['Redis'] / 100 * seconds / count * 1000:.0f} ms")  # fmt: skip
@@ -878,6 +878,8 @@ async def main() -> None:
         "REDIS_URL": redis_url,
         "EGUIDE_REDIS_PREFIX": prefix,
         "EGUIDE_LOG_LEVEL": "warning",
+        # Every simulated seeker comes from 127.0.0.1.
+        "EGUIDE_CHAT_STARTS_PER_ADDRESS": "100000",
         "EGUIDE_SEEKER_GRACE_SECONDS": str(SEEKER_GRACE_SECONDS),
     }
     try:

@@ -58,6 +58,7 @@ from typing import Any, cast
 import redis.asyncio as redis
 
 from queueing import redis_state
+from queueing.dashboard_view import ActiveRow, DashboardRows, StaffRow, WaitingRow
 from queueing.effect_codec import decode_effects, encode_event
 from queueing.effects import ChatPosition, Effect
 from queueing.events import Event
@@ -75,7 +76,7 @@ from queueing.model import (
 
 # Scripts that carry the policy (the library first), and small ones that run on their own.
 POLICY_SCRIPTS = ("apply", "tick", "restore")
-PLAIN_SCRIPTS = ("snapshot", "configure")
+PLAIN_SCRIPTS = ("snapshot", "configure", "dashboard")
 # The Lua library, in the order its files are concatenated (see lua/lib.lua).
 LIBRARY = ("lib", "lib_store", "lib_order", "lib_lifecycle", "lib_guards", "lib_policy")
 
@@ -355,6 +356,53 @@ class RedisQueue:
             answers=[_text(a) for a in answers],
             counsellors=objects(counsellors),
             chats=objects(chats),
+        )
+
+    async def dashboard_rows(self) -> DashboardRows:
+        """Every unanswered chat, every counsellor and every chat being answered, a few fields
+        each, in one atomic read that skips closed chats (`lua/dashboard.lua`)."""
+        waiting, staff, active = await self._call("dashboard", *self.config.centres)
+        w = [_text(v) for v in waiting]
+        s = [_text(v) for v in staff]
+        a = [_text(v) for v in active]
+        return DashboardRows(
+            waiting=tuple(
+                WaitingRow(
+                    chat_id=w[i],
+                    place=float(w[i + 1]),
+                    queue=w[i + 2],
+                    county=w[i + 3] or None,
+                    language=w[i + 4],
+                    waiting_since=float(w[i + 5]),
+                    overflowed=w[i + 6] == "1",
+                    offered_to=w[i + 7] or None,
+                )
+                for i in range(0, len(w), 8)
+            ),
+            staff=tuple(
+                StaffRow(
+                    counsellor_id=s[i],
+                    centre=s[i + 1] or None,
+                    national=s[i + 2] == "1",
+                    status=s[i + 3],
+                    capacity=int(s[i + 4]),
+                    offer=s[i + 5] == "1",
+                    grace=s[i + 6] == "1",
+                    load=int(s[i + 7]),
+                )
+                for i in range(0, len(s), 8)
+            ),
+            active=tuple(
+                ActiveRow(
+                    chat_id=a[i],
+                    queue=a[i + 1],
+                    county=a[i + 2] or None,
+                    language=a[i + 3],
+                    counsellor_id=a[i + 4],
+                    answered_at=float(a[i + 5]) if a[i + 5] else None,
+                )
+                for i in range(0, len(a), 6)
+            ),
         )
 
     async def restore(self, state: State) -> None:

@@ -124,7 +124,7 @@ async def test_the_dashboard_follows_a_chat_across_instances_within_two_seconds(
         assert time.monotonic() - arrived < UPDATE_WITHIN
         row = queue_row(waiting, "03")
         assert row["waiting"] == before["waiting"] + 1
-        assert row["oldest_wait"] is not None
+        assert row["oldest_since"] is not None
         listed = next(
             c for c in waiting["waiting"]["03"]["chats"] if c["chat_id"] == chat["chat_id"]
         )
@@ -133,7 +133,7 @@ async def test_the_dashboard_follows_a_chat_across_instances_within_two_seconds(
             "chat_id",
             "county",
             "language",
-            "waited",
+            "waiting_since",
             "overflowed",
             "offered_to",
         }

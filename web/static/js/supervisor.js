@@ -167,10 +167,8 @@ class Dashboard {
     cell(tr, this.queueName(row.queue), header);
     cell(tr, String(row.waiting));
     cell(tr, String(row.overflowed));
-    const wait = cell(tr, seconds(row.oldest_wait));
-    if (row.oldest_wait !== null) {
-      wait.dataset.since = String(this.frame.at - row.oldest_wait);
-    }
+    const wait = cell(tr, seconds(row.oldest_since === null ? null : serverNow() - row.oldest_since));
+    if (row.oldest_since !== null) wait.dataset.since = String(row.oldest_since);
     cell(tr, String(row.active));
     for (const state of ["available", "busy", "away", "offline"]) {
       cell(tr, String(row.counsellors[state]));
@@ -248,7 +246,7 @@ class Dashboard {
       if (row.national) centres.push(_("National team"));
       cell(tr, centres.join(", "));
       cell(tr, this.statusText(row));
-      const since = cell(tr, seconds(row.since === null ? null : this.frame.at - row.since));
+      const since = cell(tr, seconds(row.since === null ? null : serverNow() - row.since));
       if (row.since !== null) since.dataset.since = String(row.since);
       cell(tr, _("{load} of {capacity}", { load: row.load, capacity: row.capacity }));
       tr.append(this.capacityCell(row), this.actionCell(row));
@@ -333,8 +331,8 @@ class Dashboard {
         cell(tr, String(index + 1), true);
         cell(tr, chat.county ? this.queueName(chat.county) : _("No county given"));
         cell(tr, languageName(chat.language));
-        const waited = cell(tr, seconds(chat.waited));
-        waited.dataset.since = String(this.frame.at - chat.waited);
+        const waited = cell(tr, seconds(serverNow() - chat.waiting_since));
+        waited.dataset.since = String(chat.waiting_since);
         cell(tr, chat.overflowed ? _("Yes") : _("No"));
         cell(tr, chat.offered_to ? this.staffName(chat.offered_to) : "–");
         body.append(tr);
