@@ -77,6 +77,7 @@ def _messages(request: Request) -> dict[str, str]:
         "centres": gettext("Choose centres from the list."),
         "unknown_centre": gettext("Choose centres from the list."),
         "self": gettext("You cannot disable your own account."),
+        "no_user": gettext("No account has that username."),
     }
 
 
@@ -129,7 +130,8 @@ def _routing_fields(form: Form, choices: dict[str, Any], errors: dict[str, str])
 
 def _translated(request: Request, errors: dict[str, str]) -> dict[str, str]:
     messages = _messages(request)
-    return {name: messages[code] for name, code in errors.items()}
+    fallback = translations(locale_of(request)).gettext("Please try again in a moment.")
+    return {name: messages.get(code, fallback) for name, code in errors.items()}
 
 
 async def _accounts_page(
@@ -149,14 +151,7 @@ async def _accounts_page(
             "capacity": 2,
         }
     )
-    done = request.query_params.get("done")
-    context = {
-        "accounts": accounts,
-        "form": new,
-        "done": done if done in DONE else None,
-        "done_username": request.query_params.get("username", "")[:63],
-        **choices,
-    }
+    context = {"accounts": accounts, "form": new, **choices}
     return await render(request, "admin.html", context, status_code=status_code)
 
 

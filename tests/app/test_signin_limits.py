@@ -166,8 +166,10 @@ def test_a_missing_account_and_a_wrong_password_get_the_same_reply_in_the_same_t
     assert "Wrong username or password." in wrong.text
     assert comparable(wrong, account) == comparable(absent, missing)
     # Both verify an argon2 hash (a dummy one when there is no account): about the same time.
+    # Without the dummy, a missing account would answer some 40 times sooner; the wide bounds
+    # leave room for two cores shared with other test runs.
     ratio = statistics.median(absent_times) / statistics.median(wrong_times)
-    assert 0.5 < ratio < 2.0, (wrong_times, absent_times)
+    assert 1 / 3 < ratio < 3, (wrong_times, absent_times)
 
 
 def test_each_failure_past_the_allowance_doubles_the_wait_with_retry_after(
