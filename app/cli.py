@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn
@@ -26,6 +27,10 @@ from app.users import ROLES, UserError
 
 class CommandFailed(Exception):
     """Carrying out a command failed; the message is shown as it is."""
+
+
+class UsageError(Exception):
+    """The arguments parse but ask for nothing sensible; shown like argparse's errors."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -188,27 +193,89 @@ def command_user_list(settings: Settings, args: argparse.Namespace) -> None:
     asyncio.run(_with_connection(settings, work))
 
 
-def _set_disabled(settings: Settings, username: str, disabled: bool) -> None:
+async def _end_sessions(settings: Settings, user_id: int, forget_limits: str = "") -> int:
+    """End every session of a user (their sockets close on every instance); with
+    `forget_limits`, also forget that username's sign-in failures. How many sessions ended."""
     from app.keys import AppKeys
     from app.redis_client import create_redis
     from app.sessions import SessionStore
+    from app.signin_limits import SigninLimiter, SigninLimits
+
+    client = create_redis(settings)
+    keys = AppKeys(settings.redis_prefix)
+    try:
+        ended = await SessionStore(client, keys, settings.session_idle_seconds).end_all(user_id)
+        if forget_limits:
+            limiter = SigninLimiter(client, keys, SigninLimits.from_settings(settings))
+            await limiter.forget_account(forget_limits)
+        return ended
+    except (OSError, ConnectionError) as error:
+        raise CommandFailed(
+            f"the change is saved, but Redis at {_where(settings.redis_url)} did not answer, "
+            f"so sessions may still be open: {error}"
+        ) from None
+    finally:
+        await client.aclose()
+
+
+def _set_disabled(settings: Settings, username: str, disabled: bool) -> None:
     from app.users import set_disabled
 
     async def work(conn: asyncpg.Connection) -> None:
         user = await set_disabled(conn, username, disabled)
-        ended = 0
-        if disabled:
-            client = create_redis(settings)
-            try:
-                store = SessionStore(
-                    client, AppKeys(settings.redis_prefix), settings.session_idle_seconds
-                )
-                ended = await store.end_all(user.id)
-            finally:
-                await client.aclose()
+        ended = await _end_sessions(settings, user.id) if disabled else 0
         state = "disabled" if disabled else "enabled"
         suffix = f"; ended {ended} session(s)" if disabled else ""
         print(f"{state} {user.username}{suffix}")
+
+    asyncio.run(_with_connection(settings, work))
+
+
+def command_user_password(settings: Settings, args: argparse.Namespace) -> None:
+    from app.users import set_password
+
+    password = _read_password()
+
+    async def work(conn: asyncpg.Connection) -> None:
+        user = await set_password(conn, args.username, password)
+        ended = await _end_sessions(settings, user.id, forget_limits=user.username)
+        print(f"changed the password of {user.username}; ended {ended} session(s)")
+
+    asyncio.run(_with_connection(settings, work))
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def command_user_set(settings: Settings, args: argparse.Namespace) -> None:
+    from app.users import AccountChanges, update_user
+
+    changes = AccountChanges(
+        centres=args.centres,
+        national_team=args.national,
+        languages=args.languages,
+        capacity=args.capacity,
+    )
+    if changes.is_empty():
+        raise UsageError(
+            "user set: nothing to change: give --centres, --national, --languages or --capacity"
+        )
+
+    async def work(conn: asyncpg.Connection) -> None:
+        user, changed = await update_user(conn, args.username, changes)
+        if not changed:
+            print(f"{user.username} already had these settings; nothing changed")
+            return
+        described = ", ".join(
+            f"{name} {_shown(change['from'])} -> {_shown(change['to'])}"
+            for name, change in changed.items()
+        )
+        print(f"updated {user.username}: {described}")
 
     asyncio.run(_with_connection(settings, work))
 
@@ -226,6 +293,19 @@ def _capacity(raw: str) -> int:
     if not 1 <= value <= 10:
         raise argparse.ArgumentTypeError("capacity must be between 1 and 10")
     return value
+
+
+def _codes(pattern: str, what: str) -> Callable[[str], tuple[str, ...]]:
+    """A comma-separated list of codes (empty for none), each matching `pattern`."""
+
+    def parse(raw: str) -> tuple[str, ...]:
+        codes = tuple(dict.fromkeys(c.strip() for c in raw.split(",") if c.strip()))
+        for code in codes:
+            if not re.fullmatch(pattern, code):
+                raise argparse.ArgumentTypeError(f"{code!r} is not {what}")
+        return codes
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -279,6 +359,35 @@ def build_parser() -> argparse.ArgumentParser:
     enable = user_commands.add_parser("enable", help="enable a disabled account")
     enable.add_argument("username")
     enable.set_defaults(handler=command_user_enable)
+    password = user_commands.add_parser(
+        "password",
+        help="give an account a new password (read from stdin or a prompt) and end its sessions",
+    )
+    password.add_argument("username")
+    password.set_defaults(handler=command_user_password)
+    set_ = user_commands.add_parser(
+        "set", help="change an account's centres, national team, languages or capacity"
+    )
+    set_.add_argument("username")
+    set_.add_argument(
+        "--centres",
+        type=_codes(r"[0-9]{2}", "a county number such as 03"),
+        metavar="NN,NN",
+        help='the county centres the user works for, comma-separated ("" for none), e.g. 03,46',
+    )
+    set_.add_argument(
+        "--national",
+        action=argparse.BooleanOptionalAction,
+        help="member of the national team (--no-national: not)",
+    )
+    set_.add_argument(
+        "--languages",
+        type=_codes(r"[a-z]{2,3}", "a language code such as nb"),
+        metavar="CODE,CODE",
+        help="languages the user chats in, comma-separated, e.g. nb,en",
+    )
+    set_.add_argument("--capacity", type=_capacity, help="concurrent chats, 1-10")
+    set_.set_defaults(handler=command_user_set)
     return parser
 
 
@@ -294,6 +403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging("warning", settings.log_json)
     try:
         args.handler(settings, args)
+    except UsageError as error:
+        print(f"eguide: {error} (see eguide user set --help)", file=sys.stderr)
+        return 2
     except (CommandFailed, UserError) as error:
         print(f"eguide: {error}", file=sys.stderr)
         return 1

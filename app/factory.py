@@ -16,7 +16,18 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from app import api, client_assets, console_api, health, monitoring, pages, reports, sockets
+from app import (
+    admin_pages,
+    api,
+    audit_pages,
+    client_assets,
+    console_api,
+    health,
+    monitoring,
+    pages,
+    reports,
+    sockets,
+)
 from app.database import create_pool
 from app.keys import AppKeys
 from app.logs import configure_logging, get_logger
@@ -29,6 +40,7 @@ from app.services import Services
 from app.session_watch import SessionWatch
 from app.sessions import SessionStore
 from app.settings import Settings, load_settings
+from app.signin_limits import SigninLimiter, SigninLimits
 from web.templating import PageRenderer
 
 log = get_logger(__name__)
@@ -55,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             redis=client,
             keys=keys,
             sessions=sessions,
+            signin_limiter=SigninLimiter(client, keys, SigninLimits.from_settings(settings)),
             session_watch=SessionWatch(client, keys, sessions),
             pages=renderer,
             routing=routing,
@@ -86,6 +99,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             *health.routes,
             *pages.routes,
+            *admin_pages.routes,
+            *audit_pages.routes,
             *client_assets.routes,
             *api.routes,
             *console_api.routes,

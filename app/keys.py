@@ -25,3 +25,14 @@ class AppKeys:
         """Pub/sub channel: sessions just ended (sign-out, disabled user), so every instance
         closes the sockets opened with them at once."""
         return f"{self.prefix}sessions-ended"
+
+    def signin_account(self, username: str) -> str:
+        """Sign-in failures for a username as typed (lower-cased), whether or not an account
+        has it, so the limit answers alike for both (hash: failures, until). Expires a window
+        after the last failure."""
+        return f"{self.prefix}signin-account:{username}"
+
+    def signin_address(self, address: str) -> str:
+        """Sign-in failures from one client address (an IPv6 client's /64), across usernames;
+        same fields and expiry as `signin_account`."""
+        return f"{self.prefix}signin-address:{address}"

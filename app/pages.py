@@ -12,14 +12,15 @@ from starlette.routing import Route
 
 from app import audit, availability, csrf
 from app.auth import ROLE_HOME, requires_role, safe_next
+from app.forms import Form, csrf_ok, one, read_form
 from app.identity import SESSION_COOKIE, current_session, services_of
+from app.logs import get_logger
 from app.middleware import content_security_policy
 from app.rendering import locale_of, render, render_error
-from app.users import authenticate, find_user, list_users
+from app.users import authenticate, find_user
 from web.i18n import LOCALES, translations
 
-# A sign-in form is a few hundred bytes; anything far larger is not a sign-in.
-MAX_FORM_BYTES = 8 * 1024
+log = get_logger(__name__)
 
 
 async def landing(request: Request) -> Response:
@@ -42,7 +43,7 @@ def _norwegian_order(name: str) -> str:
     return name.translate(_NORWEGIAN_LETTERS)
 
 
-def _language_name(code: str, locale: str) -> str:
+def language_name(code: str, locale: str) -> str:
     """A chat language as the seeker reads it: its name in the page's language, then its own
     name when that differs (`Arabisk (العربية)`)."""
     try:
@@ -105,7 +106,7 @@ async def chat_entry(request: Request) -> Response:
         "national_hours": national_hours,
         "counties": counties,
         "county": county,
-        "languages": [{"code": c, "name": _language_name(c, locale)} for c in languages],
+        "languages": [{"code": c, "name": language_name(c, locale)} for c in languages],
         "chat_language": locale,
         "embed": embed,
         "layout": "embed.html" if embed else "base.html",
@@ -119,44 +120,70 @@ async def chat_entry(request: Request) -> Response:
     return response
 
 
-async def _form(request: Request) -> dict[str, str] | None:
-    """The posted form as strings, or None when it is too large or not a form."""
-    length = request.headers.get("content-length")
-    if length is None or not length.isdigit() or int(length) > MAX_FORM_BYTES:
-        return None
-    form = await request.form(max_files=0, max_fields=20)
-    return {key: value for key, value in form.items() if isinstance(value, str)}
-
-
-def _csrf_ok(request: Request, form: dict[str, str]) -> bool:
-    return csrf.is_valid(
-        services_of(request).settings.secret_key,
-        request.cookies.get(csrf.CSRF_COOKIE),
-        form.get(csrf.CSRF_FIELD),
-    )
-
-
 async def sign_in_page(request: Request) -> Response:
     session = await current_session(request)
     next_path = safe_next(request.query_params.get("next"), "")
     if session is not None:
         return RedirectResponse(next_path or ROLE_HOME[session.role], status_code=303)
     error = "expired" if request.query_params.get("expired") else None
-    return await render(request, "signin.html", {"next": next_path, "error": error, "username": ""})
+    return await render(
+        request,
+        "signin.html",
+        {"next": next_path, "error": error, "username": "", "retry_after": 0},
+    )
+
+
+def client_address(request: Request) -> str | None:
+    """The client's address: the socket peer, or, when the peer is a trusted proxy (uvicorn's
+    FORWARDED_ALLOW_IPS, by default 127.0.0.1 and ::1), the client it names in
+    X-Forwarded-For; uvicorn's proxy-headers middleware has already put it in the scope."""
+    return request.client.host if request.client else None
+
+
+async def _sign_in_refused(
+    request: Request,
+    form: Form,
+    username: str,
+    error: str,
+    status_code: int,
+    retry_after: int = 0,
+) -> Response:
+    """The sign-in page again with an error; the same for a missing account and a wrong
+    password, so the reply never tells whether the username exists."""
+    return await render(
+        request,
+        "signin.html",
+        {
+            "next": safe_next(one(form, "next"), ""),
+            "error": error,
+            "username": username,
+            "retry_after": retry_after,
+        },
+        status_code=status_code,
+    )
 
 
 async def sign_in(request: Request) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     if form is None:
         return await render_error(request, 413)
-    if not _csrf_ok(request, form):
+    if not csrf_ok(request, form):
         return await render_error(request, 403)
     services = services_of(request)
-    username = form.get("username", "").strip().lower()[:63]
-    address = request.client.host if request.client else None
+    username = one(form, "username").strip().lower()[:63]
+    address = client_address(request)
+    limiter = services.signin_limiter
+    wait = await limiter.wait(username, address)
+    if wait:
+        log.info("auth.sign_in_limited", wait_seconds=wait)
+        response = await _sign_in_refused(request, form, username, "limited", 429, wait)
+        response.headers["retry-after"] = str(wait)
+        return response
     async with services.db.acquire() as conn:
-        user = await authenticate(conn, username, form.get("password", ""))
+        user = await authenticate(conn, username, one(form, "password"))
         if user is None:
+            # The account is named only when it exists: a username that is no account is
+            # often a password typed in the wrong field, and the audit log must not keep it.
             known = await find_user(conn, username)
             await audit.record(
                 conn,
@@ -165,26 +192,21 @@ async def sign_in(request: Request) -> Response:
                 target_id=str(known.id) if known else None,
                 address=address,
             )
-            return await render(
-                request,
-                "signin.html",
-                {
-                    "next": safe_next(form.get("next"), ""),
-                    "error": "credentials",
-                    "username": username,
-                },
-                status_code=401,
+        else:
+            await audit.record(
+                conn,
+                "auth.signed_in",
+                actor_user_id=user.id,
+                target_type="user",
+                target_id=str(user.id),
+                address=address,
             )
-        await audit.record(
-            conn,
-            "auth.signed_in",
-            actor_user_id=user.id,
-            target_type="user",
-            target_id=str(user.id),
-            address=address,
-        )
+    if user is None:
+        await limiter.failed(username, address)
+        return await _sign_in_refused(request, form, username, "credentials", 401)
+    await limiter.forget_account(username)
     token = await services.sessions.create(user)
-    response = RedirectResponse(safe_next(form.get("next"), ROLE_HOME[user.role]), status_code=303)
+    response = RedirectResponse(safe_next(one(form, "next"), ROLE_HOME[user.role]), status_code=303)
     secure = services.settings.cookie_secure
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=secure)
     # A new CSRF cookie at sign-in, so a token seen before signing in is worth nothing after.
@@ -195,14 +217,41 @@ async def sign_in(request: Request) -> Response:
 
 
 async def sign_out(request: Request) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     if form is None:
         return await render_error(request, 413)
-    if not _csrf_ok(request, form):
+    if not csrf_ok(request, form):
         return await render_error(request, 403)
     session = await current_session(request)
     if session is not None:
         await services_of(request).sessions.end(session)
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+async def sign_out_everywhere(request: Request) -> Response:
+    """End every session of the signed-in person: other browsers and devices too, and every
+    socket opened with them, on every instance."""
+    form = await read_form(request)
+    if form is None:
+        return await render_error(request, 413)
+    if not csrf_ok(request, form):
+        return await render_error(request, 403)
+    session = await current_session(request)
+    services = services_of(request)
+    if session is not None:
+        ended = await services.sessions.end_all(session.user_id)
+        async with services.db.acquire() as conn:
+            await audit.record(
+                conn,
+                "auth.signed_out_everywhere",
+                actor_user_id=session.user_id,
+                target_type="user",
+                target_id=str(session.user_id),
+                detail={"sessions": ended},
+                address=client_address(request),
+            )
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
@@ -227,13 +276,6 @@ async def supervisor_dashboard(request: Request) -> Response:
     return await render(request, "supervisor.html", {})
 
 
-@requires_role("admin")
-async def admin_page(request: Request) -> Response:
-    async with services_of(request).db.acquire() as conn:
-        accounts = await list_users(conn)
-    return await render(request, "admin.html", {"accounts": accounts})
-
-
 routes = [
     Route("/", landing, methods=["GET"]),
     Route("/chat", chat_entry, methods=["GET"]),
@@ -241,9 +283,9 @@ routes = [
     Route("/signin", sign_in_page, methods=["GET"]),
     Route("/signin", sign_in, methods=["POST"]),
     Route("/signout", sign_out, methods=["POST"]),
+    Route("/signout/everywhere", sign_out_everywhere, methods=["POST"]),
     Route("/counsellor", counsellor_console, methods=["GET"]),
     Route("/supervisor", supervisor_dashboard, methods=["GET"]),
-    Route("/admin", admin_page, methods=["GET"]),
     # The chat page's own API: registered with the pages so the chat entry ships as one piece.
     *availability.routes,
 ]

@@ -38,6 +38,12 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def rehash_password(password: str) -> str:
+    """A fresh hash of a password that was just verified, with today's parameters. No length
+    rules: a password accepted under older rules must keep working."""
+    return _hasher.hash(password)
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when the password matches; a None hash spends the same time and returns False."""
     if len(password) > MAX_PASSWORD_LENGTH:
@@ -69,6 +75,11 @@ def _one_at_a_time(work: Callable[[], T]) -> T:
 async def hash_password_off_loop(password: str) -> str:
     """`hash_password` in a worker thread."""
     return await asyncio.to_thread(_one_at_a_time, lambda: hash_password(password))
+
+
+async def rehash_password_off_loop(password: str) -> str:
+    """`rehash_password` in a worker thread."""
+    return await asyncio.to_thread(_one_at_a_time, lambda: rehash_password(password))
 
 
 async def verify_password_off_loop(password_hash: str | None, password: str) -> bool:

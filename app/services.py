@@ -13,6 +13,7 @@ from app.routing_service import RoutingService
 from app.session_watch import SessionWatch
 from app.sessions import SessionStore
 from app.settings import Settings
+from app.signin_limits import SigninLimiter
 from web.templating import PageRenderer
 
 
@@ -23,6 +24,7 @@ class Services:
     redis: redis.Redis
     keys: AppKeys
     sessions: SessionStore
+    signin_limiter: SigninLimiter
     session_watch: SessionWatch
     pages: PageRenderer
     routing: RoutingService

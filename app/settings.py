@@ -68,6 +68,12 @@ class Settings:
     counsellor_frame_rate: int = 20
     # Chats one client address may start in ten minutes (app/address_limits.py says why).
     chat_starts_per_address: int = 30
+    # Sign-in failures allowed before each further attempt must wait (per account, and per
+    # client address), and the first wait; each further failure doubles it (signin_limits.py).
+    # An office behind one address has many staff, so its allowance is larger than an account's.
+    signin_account_failures: int = 5
+    signin_address_failures: int = 20
+    signin_first_delay_seconds: int = 1
     # Origins (scheme://host[:port]) besides the service's own allowed to open its WebSockets.
     allowed_origins: tuple[str, ...] = ()
     # Sites (origins) allowed to embed the seeker's chat widget: the chat page may be framed by
@@ -236,6 +242,27 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             base.chat_starts_per_address,
             _bounded_int(1, 100000),
             "a number of chats between 1 and 100000",
+        ),
+        signin_account_failures=_parsed(
+            env,
+            "EGUIDE_SIGNIN_ACCOUNT_FAILURES",
+            base.signin_account_failures,
+            _bounded_int(1, 1000),
+            "a number of failures between 1 and 1000",
+        ),
+        signin_address_failures=_parsed(
+            env,
+            "EGUIDE_SIGNIN_ADDRESS_FAILURES",
+            base.signin_address_failures,
+            _bounded_int(1, 100000),
+            "a number of failures between 1 and 100000",
+        ),
+        signin_first_delay_seconds=_parsed(
+            env,
+            "EGUIDE_SIGNIN_FIRST_DELAY_SECONDS",
+            base.signin_first_delay_seconds,
+            _bounded_int(1, 60),
+            "seconds between 1 and 60",
         ),
         allowed_origins=_parsed(
             env,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
@@ -22,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from app.factory import create_app
 from app.seed import DEMO_PASSWORD
 from app.settings import load_settings
+from app.users import create_user
 from chat.frames import FRAME_TYPES, Role, parse_client_frame
 from tests.support.environment import RunEnvironment
 from tests.support.forms import csrf_token, sign_in
@@ -85,7 +87,23 @@ def instance(
 
 
 @pytest.fixture(scope="module")
-def people(instance: ServerProcess) -> Iterator[dict[str, Person]]:
+def people(instance: ServerProcess, module_env: RunEnvironment) -> Iterator[dict[str, Person]]:
+    async def target() -> None:
+        conn = await asyncpg.connect(module_env.database_url)
+        try:
+            for username, role in ((TARGET, "counsellor"), *((u, r) for r, u in SPARE.items())):
+                await create_user(
+                    conn,
+                    username=username,
+                    display_name=f"Authorisation {role}",
+                    role=role,
+                    password=DEMO_PASSWORD,
+                    centres=("55",) if role == "counsellor" else (),
+                )
+        finally:
+            await conn.close()
+
+    asyncio.run(target())
     found: dict[str, Person] = {}
     for kind in PEOPLE:
         client = httpx.Client(base_url=instance.url)
@@ -108,14 +126,21 @@ def new_chat(instance: ServerProcess) -> dict[str, Any]:
 # --------------------------------------------------------------------------- HTTP
 
 
+TARGET = "authz-target"  # the account the admin's forms in these rows change
+# Accounts that sign in and out in the sign-in and sign-out rows: signing out everywhere ends
+# every session of an account, so the people's own accounts are kept out of it.
+SPARE = {"counsellor": "authz-counsellor", "supervisor": "authz-supervisor", "admin": "authz-admin"}
+
+
 def _form_post(instance: ServerProcess, person: Person, path: str) -> httpx.Response:
     """Sign in or out in a client of its own (as the person, with a session of its own for
     staff), so the person's session in the other rows is left alone."""
     with httpx.Client(base_url=instance.url) as client:
         if person.kind in STAFF:
-            assert sign_in(client, STAFF[person.kind], DEMO_PASSWORD).status_code == 303
+            assert sign_in(client, SPARE[person.kind], DEMO_PASSWORD).status_code == 303
         page = client.get("/" if person.kind in STAFF else "/signin")
-        data = {"csrf_token": csrf_token(page), "username": "kari", "password": DEMO_PASSWORD}
+        account = SPARE.get(person.kind, "authz-counsellor")
+        data = {"csrf_token": csrf_token(page), "username": account, "password": DEMO_PASSWORD}
         return client.post(path, data=data)
 
 
@@ -128,6 +153,7 @@ def _request(
     client = person.client
     headers: dict[str, str] = {}
     path = template.replace("{locale}", "nb").replace("{path}", "css/eguide.css")
+    path = path.replace("{username}", TARGET)
     other: Callable[[], httpx.Response] | None = None
     if "{chat_id}" in template:
         mine = new_chat(instance)
@@ -147,8 +173,13 @@ def _request(
 
     if method == "GET":
         return client.get(path, headers=headers), other
-    if path in ("/signin", "/signout"):
+    if path in ("/signin", "/signout", "/signout/everywhere"):
         return _form_post(instance, person, path), other
+    if path.startswith("/admin/"):
+        # With the person's own CSRF token: the refusal, if any, is for who they are. What an
+        # admin sends is incomplete (a 400 at the fields) or harmless to the other rows.
+        token = csrf_token(client.get("/" if person.kind in STAFF else "/signin"))
+        return client.post(path, data={"csrf_token": token}), other
     if path == "/api/v1/chats":
         body = {"county": "55", "language": "nb", "consent": True}
         return client.post(path, json=body), other

@@ -4,14 +4,37 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
+from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from app.seed import DEMO_PASSWORD
+from tests.support.aio import run_sync
 from tests.support.environment import RunEnvironment
 from tests.support.forms import sign_in
 from tests.support.server import ServerProcess, free_port
+
+DbRows = Callable[[str], list[Any]]
+
+
+@pytest.fixture
+def db_rows(test_env: RunEnvironment) -> DbRows:
+    """Rows of one query against the test database, for tests that run the command line."""
+
+    def fetch(sql: str) -> list[Any]:
+        async def run() -> list[Any]:
+            conn = await asyncpg.connect(test_env.database_url)
+            try:
+                return list(await conn.fetch(sql))
+            finally:
+                await conn.close()
+
+        return run_sync(run())
+
+    return fetch
 
 
 def eguide(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -38,6 +61,8 @@ def eguide(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.Compl
         ["user", "list"],
         ["user", "disable"],
         ["user", "enable"],
+        ["user", "password"],
+        ["user", "set"],
     ],
 )
 def test_every_command_has_help(test_env: RunEnvironment, command: list[str]) -> None:
@@ -204,3 +229,103 @@ def test_serve_refuses_to_start_on_an_unmigrated_database(test_env: RunEnvironme
     result = eguide(test_env.variables(DATABASE_URL=url), "serve")
     assert result.returncode == 1
     assert "run `eguide migrate` first" in result.stderr
+
+
+def _user_row(env: dict[str, str], username: str) -> list[str]:
+    listing = eguide(env, "user", "list").stdout
+    return next(line for line in listing.splitlines() if line.startswith(f"{username} ")).split()
+
+
+def test_user_set_changes_centres_national_team_languages_and_capacity(
+    test_env: RunEnvironment, db_rows: DbRows
+) -> None:
+    env = test_env.variables()
+    add = ["user", "add", "siri", "--role", "counsellor", "--centre", "03"]
+    assert eguide(env, *add, stdin="siri-long-password\n").returncode == 0
+    result = eguide(
+        env,
+        "user",
+        "set",
+        "siri",
+        "--centres",
+        "03,46",
+        "--national",
+        "--languages",
+        "nb,en",
+        "--capacity",
+        "3",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "updated siri: centres 03 -> 03,46, national_team no -> yes, "
+        "languages nb -> nb,en, capacity 2 -> 3"
+    )
+    assert _user_row(env, "siri") == ["siri", "counsellor", "03,46", "yes", "nb,en", "3", "active"]
+    result = eguide(env, "user", "set", "siri", "--no-national", "--centres", "")
+    assert result.stdout.strip() == "updated siri: centres 03,46 -> none, national_team yes -> no"
+    again = eguide(env, "user", "set", "siri", "--capacity", "3")
+    assert again.stdout.strip() == "siri already had these settings; nothing changed"
+    entries = db_rows(
+        """SELECT actor_user_id, detail->>'via' AS via, detail->'changes' ? 'capacity' AS cap
+           FROM audit_log WHERE action = 'user.updated'
+             AND target_id = (SELECT id::text FROM users WHERE username = 'siri') ORDER BY id"""
+    )
+    assert [(r["actor_user_id"], r["via"], r["cap"]) for r in entries] == [
+        (None, "cli", True),
+        (None, "cli", False),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["kari"], 2, "nothing to change"),
+        (["kari", "--capacity", "0"], 2, "capacity must be between 1 and 10"),
+        (["kari", "--centres", "3"], 2, "'3' is not a county number"),
+        (["kari", "--languages", "norsk"], 2, "'norsk' is not a language code"),
+        (["kari", "--centres", "99"], 1, "no county centre numbered 99"),
+        (["kari", "--languages", ""], 1, "name at least one language"),
+        (["ghost", "--capacity", "3"], 1, "no user named 'ghost'"),
+    ],
+)
+def test_user_set_refuses_bad_input_and_changes_nothing(
+    test_env: RunEnvironment, args: list[str], code: int, message: str
+) -> None:
+    before = eguide(test_env.variables(), "user", "list").stdout
+    result = eguide(test_env.variables(), "user", "set", *args)
+    assert result.returncode == code
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert eguide(test_env.variables(), "user", "list").stdout == before
+
+
+def test_user_password_sets_a_new_password_and_ends_every_session(
+    test_env: RunEnvironment, server: ServerProcess, db_rows: DbRows
+) -> None:
+    env = test_env.variables()
+    add = ["user", "add", "petter", "--role", "counsellor", "--centre", "03"]
+    assert eguide(env, *add, stdin="petter-long-password\n").returncode == 0
+    with httpx.Client(base_url=server.url) as client:
+        sign_in(client, "petter", "petter-long-password")
+        assert client.get("/counsellor").status_code == 200
+        short = eguide(env, "user", "password", "petter", stdin="short\n")
+        assert short.returncode == 1
+        assert "at least 10 characters" in short.stderr
+        assert client.get("/counsellor").status_code == 200
+        result = eguide(env, "user", "password", "petter", stdin="petter-new-password\n")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "changed the password of petter; ended 1 session(s)"
+        assert "petter-new-password" not in result.stdout + result.stderr
+        assert client.get("/counsellor", follow_redirects=False).status_code == 303
+    with httpx.Client(base_url=server.url) as client:
+        assert sign_in(client, "petter", "petter-long-password").status_code == 401
+        assert sign_in(client, "petter", "petter-new-password").status_code == 303
+    [entry] = db_rows(
+        """SELECT actor_user_id, detail FROM audit_log WHERE action = 'user.password_changed'
+           AND target_id = (SELECT id::text FROM users WHERE username = 'petter')"""
+    )
+    assert entry["actor_user_id"] is None
+    assert "petter-new-password" not in entry["detail"]
+    unknown = eguide(env, "user", "password", "ghost", stdin="a-long-enough-password\n")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == "eguide: no user named 'ghost'"

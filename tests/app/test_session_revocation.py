@@ -13,11 +13,12 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from app.seed import DEMO_PASSWORD
 from app.users import create_user
 from tests.support.environment import RunEnvironment
 from tests.support.forms import csrf_token
 from tests.support.server import ServerProcess
-from tests.support.sockets import open_counsellor
+from tests.support.sockets import open_console, open_counsellor
 
 PASSWORD = "revocation-test-password"
 
@@ -126,3 +127,115 @@ async def test_disabling_an_account_closes_all_its_consoles_on_every_instance(
     assert disable.returncode == 0, errors.decode()
     for console in consoles:
         assert await closed_with(console, within=1.0) == 4410
+
+
+async def admin_signed_in(server: ServerProcess) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(base_url=server.url)
+    page = await client.get("/signin")
+    response = await client.post(
+        "/signin",
+        data={"csrf_token": csrf_token(page), "username": "admin", "password": DEMO_PASSWORD},
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+async def test_a_new_password_from_the_command_line_closes_every_console_within_a_second(
+    instances: tuple[ServerProcess, ServerProcess],
+    module_env: RunEnvironment,
+    env: dict[str, str],
+) -> None:
+    username = await new_counsellor(module_env)
+    consoles = []
+    for server in instances:
+        browser = await signed_in(server, username)
+        consoles.append(await open_counsellor(server.url, cookie_of(browser)))
+        await browser.aclose()
+    change = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app",
+        "user",
+        "password",
+        username,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, errors = await asyncio.wait_for(change.communicate(b"a-changed-password\n"), 60)
+    assert change.returncode == 0, errors.decode()
+    for console in consoles:
+        assert await closed_with(console, within=1.0) == 4410
+
+
+async def test_a_new_password_from_the_admin_page_closes_the_console_within_a_second(
+    instances: tuple[ServerProcess, ServerProcess], module_env: RunEnvironment
+) -> None:
+    a, b = instances
+    username = await new_counsellor(module_env)
+    browser = await signed_in(b, username)
+    admin = await admin_signed_in(a)
+    try:
+        console = await open_counsellor(b.url, cookie_of(browser))
+        page = await admin.get(f"/admin/users/{username}")
+        changed = await admin.post(
+            f"/admin/users/{username}/password",
+            data={
+                "csrf_token": csrf_token(page),
+                "password": "a-changed-password",
+                "password_repeat": "a-changed-password",
+            },
+        )
+        assert changed.status_code == 303
+        assert await closed_with(console, within=1.0) == 4410
+    finally:
+        await browser.aclose()
+        await admin.aclose()
+
+
+async def test_signing_out_everywhere_closes_the_consoles_of_every_session(
+    instances: tuple[ServerProcess, ServerProcess], module_env: RunEnvironment
+) -> None:
+    a, b = instances
+    username = await new_counsellor(module_env)
+    here = await signed_in(a, username)
+    there = await signed_in(b, username)
+    try:
+        console = await open_counsellor(b.url, cookie_of(there))
+        page = await here.get("/counsellor")
+        response = await here.post("/signout/everywhere", data={"csrf_token": csrf_token(page)})
+        assert response.status_code == 303
+        assert await closed_with(console, within=1.0) == 4410
+        assert (await there.get("/counsellor")).status_code == 303
+    finally:
+        await here.aclose()
+        await there.aclose()
+
+
+async def test_a_capacity_changed_on_the_admin_page_reaches_the_router_at_once(
+    instances: tuple[ServerProcess, ServerProcess], module_env: RunEnvironment
+) -> None:
+    a, b = instances
+    username = await new_counsellor(module_env)
+    browser = await signed_in(b, username)
+    admin = await admin_signed_in(a)
+    try:
+        _, hello = await open_console(b.url, cookie_of(browser))
+        assert hello["capacity"] == 2
+        page = await admin.get(f"/admin/users/{username}")
+        response = await admin.post(
+            f"/admin/users/{username}",
+            data={
+                "csrf_token": csrf_token(page),
+                "centres": ["03"],
+                "languages": ["nb"],
+                "capacity": "5",
+            },
+        )
+        assert response.status_code == 303
+        _, hello = await open_console(b.url, cookie_of(browser))
+        assert hello["capacity"] == 5
+    finally:
+        await browser.aclose()
+        await admin.aclose()

@@ -174,3 +174,69 @@ def test_the_accessibility_statement_is_linked_from_every_page_and_translated(
     expect(page.locator("h1")).to_have_text(heading)
     assert page.get_attribute("html", "lang") == lang
     assert_accessible(page, f"accessibility statement ({lang})")
+
+
+@pytest.mark.parametrize(
+    ("lang", "heading", "error"),
+    [
+        ("nb", "Administrasjon", "Rett opp følgende"),
+        ("nn", "Administrasjon", "Rett opp følgjande"),
+        ("en", "Administration", "Please correct the following"),
+    ],
+)
+def test_admin_pages_and_their_error_states_have_no_violations(
+    context: BrowserContext, server: ServerProcess, lang: str, heading: str, error: str
+) -> None:
+    page = context.new_page()
+    _sign_in(page, server, "admin")
+    page.goto(f"{server.url}/admin?lang={lang}")
+    expect(page.locator("h1")).to_have_text(heading)
+    assert_accessible(page, f"admin ({lang})")
+    # An empty new-account form comes back with each error at its field.
+    page.locator("form[action='/admin/users'] button[type=submit]").click()
+    expect(page.locator("[role=alert] h2")).to_have_text(error)
+    assert page.get_attribute("#new-username", "aria-invalid") == "true"
+    assert_accessible(page, f"admin with errors ({lang})")
+    if lang == "nb":
+        screenshot(page, "admin-errors")
+    page.goto(f"{server.url}/admin/users/ingrid")
+    assert_accessible(page, f"account page ({lang})")
+    page.fill("#capacity", "0")
+    page.locator("form[action='/admin/users/ingrid'] button[type=submit]").click()
+    expect(page.locator("[role=alert]")).to_be_visible()
+    assert page.get_attribute("#capacity", "aria-invalid") == "true"
+    assert_accessible(page, f"account page with errors ({lang})")
+    page.goto(f"{server.url}/admin/audit")
+    assert_accessible(page, f"audit log ({lang})")
+    page.goto(f"{server.url}/admin/audit?from=yesterday")
+    expect(page.locator("[role=alert]")).to_be_visible()
+    assert page.get_attribute("#filter-from", "aria-invalid") == "true"
+    assert_accessible(page, f"audit log with errors ({lang})")
+    if lang == "nb":
+        screenshot(page, "audit-errors")
+
+
+def test_the_admin_page_is_usable_by_keyboard_alone(
+    context: BrowserContext, server: ServerProcess
+) -> None:
+    page = context.new_page()
+    _sign_in(page, server, "admin")
+    page.goto(server.url + "/admin?lang=en")
+    page.focus("#new-username")
+    page.keyboard.press("Enter")  # submits the form, empty
+    expect(page.locator("[role=alert]")).to_be_visible()
+    # The summary's first link leads to the field that needs correcting.
+    page.locator("[role=alert] a").first.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#new-username")).to_be_focused()
+    page.keyboard.type("keyboard-made")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Keyboard Made")
+    page.keyboard.press("Tab")  # role: counsellor is chosen already
+    page.keyboard.press("Tab")
+    page.keyboard.type("keyboard-password")
+    page.keyboard.press("Tab")
+    page.keyboard.type("keyboard-password")
+    page.keyboard.press("Enter")
+    expect(page.locator("[role=status]")).to_have_text("The account was created.")
+    expect(page.locator("h1")).to_have_text("Account keyboard-made")
