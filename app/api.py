@@ -23,6 +23,7 @@ from app.identity import services_of
 from app.logs import get_logger
 from app.services import Services
 from chat import transcript as transcripts
+from chat.masking import masker
 from chat.requests import (
     MAX_BODY_BYTES,
     MAX_SURVEY_BODY_BYTES,
@@ -97,6 +98,11 @@ async def _json_body(request: Request, limit: int) -> bytes:
     return body
 
 
+def _kept(services: Services, text: str | None) -> str | None:
+    """What PostgreSQL keeps of a seeker's free text (a topic, a survey comment): masked."""
+    return None if text is None else masker(services.settings.mask_stored_text)(text)
+
+
 async def start_chat(request: Request) -> Response:
     """POST /api/v1/chats: record a chat, queue it, and return its id and resume token."""
     services = services_of(request)
@@ -112,7 +118,7 @@ async def start_chat(request: Request) -> Response:
             conn,
             county_number=new.county,
             language=new.language,
-            topic=new.topic,
+            topic=_kept(services, new.topic),
             queue=new.county or NATIONAL,
             now=datetime.fromtimestamp(now, UTC),
         )
@@ -226,15 +232,16 @@ async def answer_survey(request: Request) -> Response:
             raise RequestError(409, "not_answered", "no counsellor answered this chat")
     except RequestError as error:
         return _refusal(error)
+    comment = _kept(services, answer.comment)  # answered as kept
     async with services.db.acquire() as conn:
-        outcome = await save_survey(conn, chat.id, answer.score, answer.comment, datetime.now(UTC))
+        outcome = await save_survey(conn, chat.id, answer.score, comment, datetime.now(UTC))
     if outcome is SurveyOutcome.ALREADY_ANSWERED:
         return _error(409, "already_answered", "the survey of this chat is answered")
     if outcome is SurveyOutcome.DELETED:
         return _error(401, "bad_token", "the token opens no chat, or no longer")
     log.info("chat.survey_answered", chat_id=str(chat.id), score=answer.score)
     return JSONResponse(
-        {"score": answer.score, "comment": answer.comment}, status_code=201, headers=NO_STORE
+        {"score": answer.score, "comment": comment}, status_code=201, headers=NO_STORE
     )
 
 

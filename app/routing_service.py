@@ -21,6 +21,7 @@ from app.users import find_user, list_users
 from chat.conversation import Conversations
 from chat.hub import Hub
 from chat.live import LiveChats
+from chat.masking import masker
 from chat.presence import SWEEP_SECONDS, Presence, to_disconnect
 from chat.routing_record import RoutingRecorder
 from queueing import policy
@@ -286,7 +287,7 @@ async def start_routing(
         queue=queue,
         router=router,
         hub=Hub(db, queue, live, presence),
-        conversations=Conversations(db, queue, live),
+        conversations=Conversations(db, queue, live, masker(settings.mask_stored_text)),
     )
     await service.ensure_state()
     epoch = await client.get(queue.keys.epoch())

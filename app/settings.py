@@ -71,6 +71,13 @@ class Settings:
     # Sites (origins) allowed to embed the seeker's chat widget: the chat page may be framed by
     # these and by the service itself, by nothing else.
     widget_hosts: tuple[str, ...] = ()
+    # Identity numbers, phone numbers and e-mail addresses are masked in what PostgreSQL keeps of
+    # messages, notes, topics, survey comments and wrap-up notes (chat/masking.py).
+    mask_stored_text: bool = True
+    # The words of a chat (messages, notes, comments) are purged this many days after it ended.
+    retention_days: int = 30
+    # How often the purge runs (one instance of many takes it each time): once a day.
+    purge_interval_seconds: int = 24 * 3600
 
     @property
     def database_name(self) -> str:
@@ -235,6 +242,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             base.widget_hosts,
             _origins,
             "comma-separated origins such as https://www.example.no",
+        ),
+        mask_stored_text=_parsed(
+            env, "EGUIDE_MASK_STORED_TEXT", base.mask_stored_text, _boolean, "true or false"
+        ),
+        retention_days=_parsed(
+            env,
+            "EGUIDE_RETENTION_DAYS",
+            base.retention_days,
+            _bounded_int(1, 3650),
+            "days between 1 and 3650",
+        ),
+        purge_interval_seconds=_parsed(
+            env,
+            "EGUIDE_PURGE_INTERVAL_SECONDS",
+            base.purge_interval_seconds,
+            _bounded_int(1, 7 * 24 * 3600),
+            "seconds between 1 and 604800",
         ),
     )
     validate(settings)

@@ -78,6 +78,13 @@ _FROM_FIRST_OTHER_DIGIT = re.compile("[\u0660-\U0010ffff]")
 _STRETCH = re.compile(r"[+(0-9][0-9 \t\u00a0\-./()+]*[0-9]")
 # Eleven digits, or six and five with one space between, not part of a longer run of digits.
 _IDENTITY_SHAPED = re.compile(r"(?<![0-9])([0-9]{6}) ?([0-9]{5})(?![0-9])")
+# Groups of a stretch: what stands between spaces.
+_GROUP = re.compile(r"[^ \t\u00a0]+")
+# No number has more digits than this: 15 (E.164's most) after 00.
+_MAX_PHONE_DIGITS = 17
+_NOT_DIGIT = re.compile(r"[^0-9]")
+# Characters in a group that only the matcher understands.
+_UNUSUAL_IN_NUMBERS = frozenset("+()./")
 # Fewer digits than this cannot be a valid number in any plan the matcher knows (Norway's
 # shortest valid numbers have five digits).
 _MIN_PHONE_DIGITS = 5
@@ -247,21 +254,64 @@ def _identity_spans(probe: str, stretches: list[Span]) -> tuple[list[Span], list
 
 
 def _phone_spans(probe: str, stretches: list[Span], shielded: list[Span]) -> list[Span]:
+    """Phone numbers in the stretches, group by group (groups are split by spaces): a stretch
+    may be a list of many numbers, and the matcher given a whole list is slow (about a
+    millisecond a number), so each is looked for on its own."""
     spans: list[Span] = []
     for start, end in stretches:
         if sum(c.isdigit() for c in probe[start:end]) < _MIN_PHONE_DIGITS:
             continue
-        if _plain_norwegian(probe, start, end):
-            found: tuple[Span, ...] = ((start, end),)
-        else:
-            # One character either side: the matcher refuses a number glued to a letter.
-            left = max(start - 1, 0)
-            found = tuple((left + s, left + e) for s, e in _matched(probe[left : end + 1]))
-        for span in found:
+        groups = [m.span() for m in _GROUP.finditer(probe, start, end)]
+        i = 0
+        while i < len(groups):
+            found = _phone_from(probe, groups, i)
+            if found is None:
+                i += 1
+                continue
+            span = found
             overlaps = any(s < span[1] and span[0] < e for s, e in shielded)
             if not overlaps and (not spans or spans[-1][1] <= span[0]):
                 spans.append(span)
+            while i < len(groups) and groups[i][0] < span[1]:
+                i += 1
     return spans
+
+
+def _phone_from(probe: str, groups: list[Span], i: int) -> Span | None:
+    """The first phone number that starts in group `i` or in the few groups after it."""
+    digits = ""
+    ask = False  # whether the matcher may find what the fast path does not
+    last = i
+    for j in range(i, len(groups)):
+        piece = probe[groups[j][0] : groups[j][1]]
+        if j > i and piece[0] == "+":
+            break  # another number starts
+        digits += _NOT_DIGIT.sub("", piece)
+        if len(digits) > _MAX_PHONE_DIGITS:
+            break
+        last = j
+        if _plain_norwegian(probe, groups[i][0], groups[j][1]):
+            return groups[i][0], groups[j][1]
+        ask = ask or _worth_asking(piece, digits, j == i)
+    if not ask:
+        return None
+    # One character either side: the matcher refuses a number glued to a letter.
+    left = max(groups[i][0] - 1, 0)
+    found = _matched(probe[left : groups[last][1] + 1])
+    return None if found is None else (left + found[0], left + found[1])
+
+
+def _worth_asking(piece: str, digits: str, first: bool) -> bool:
+    """Whether the matcher could find a number the fast path did not: one written with a
+    country code (+, 00), brackets, dots or slashes, a five-digit Norwegian service number, or
+    a Norwegian number after 47 without the +. Eight digits as Norwegians write them that the
+    fast path refused are no valid number, and the matcher would say so more slowly."""
+    return (
+        not _UNUSUAL_IN_NUMBERS.isdisjoint(piece)
+        or (first and digits.startswith("00"))
+        or (len(digits) == 5 and digits.startswith("0"))
+        or (len(digits) == 10 and digits.startswith("47"))
+    )
 
 
 def _plain_norwegian(probe: str, start: int, end: int) -> bool:
@@ -284,9 +334,9 @@ def _neutral(char: str) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _matched(window: str) -> tuple[Span, ...]:
-    """Where phonenumbers finds valid numbers in a short stretch of text (cached: a number
-    repeated in a message, or a message resent, is looked up once)."""
-    return tuple(
-        (m.start, m.end) for m in PhoneNumberMatcher(window, _REGION, leniency=Leniency.VALID)
-    )
+def _matched(window: str) -> Span | None:
+    """Where phonenumbers finds the first valid number in a few groups of digits (cached: a
+    number repeated in a message, or a message resent, is looked up once)."""
+    for match in PhoneNumberMatcher(window, _REGION, leniency=Leniency.VALID):
+        return match.start, match.end
+    return None

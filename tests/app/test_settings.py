@@ -58,6 +58,10 @@ def test_values_are_read_from_the_environment() -> None:
         ("EGUIDE_CHAT_LANGUAGES", ","),
         ("EGUIDE_ALLOWED_ORIGINS", "www.example.no"),
         ("EGUIDE_WIDGET_HOSTS", "https://www.example.no/path"),
+        ("EGUIDE_MASK_STORED_TEXT", "sometimes"),
+        ("EGUIDE_RETENTION_DAYS", "0"),
+        ("EGUIDE_RETENTION_DAYS", "30d"),
+        ("EGUIDE_PURGE_INTERVAL_SECONDS", "0"),
     ],
 )
 def test_malformed_setting_names_its_variable(variable: str, value: str) -> None:
@@ -65,6 +69,21 @@ def test_malformed_setting_names_its_variable(variable: str, value: str) -> None
         load_settings({variable: value})
     assert raised.value.variable == variable
     assert str(raised.value).startswith(f"{variable}: ")
+
+
+def test_privacy_settings_default_to_masking_and_thirty_days() -> None:
+    settings = load_settings({})
+    assert (settings.mask_stored_text, settings.retention_days) == (True, 30)
+    assert settings.purge_interval_seconds == 86400
+    changed = load_settings(
+        {
+            "EGUIDE_MASK_STORED_TEXT": "off",
+            "EGUIDE_RETENTION_DAYS": "7",
+            "EGUIDE_PURGE_INTERVAL_SECONDS": "3600",
+        }
+    )
+    assert (changed.mask_stored_text, changed.retention_days) == (False, 7)
+    assert changed.purge_interval_seconds == 3600
 
 
 def test_widget_hosts_are_origins() -> None:
