@@ -25,3 +25,8 @@ class AppKeys:
         """Pub/sub channel: sessions just ended (sign-out, disabled user), so every instance
         closes the sockets opened with them at once."""
         return f"{self.prefix}sessions-ended"
+
+    def purge_lock(self) -> str:
+        """Taken by the instance that runs the retention purge, for one purge interval, so one
+        instance of many purges, once per interval, however often they restart."""
+        return f"{self.prefix}retention-purge"
