@@ -29,8 +29,12 @@ class Limit:
 # does not. (EGUIDE_CHAT_STARTS_PER_ADDRESS changes the number.)
 CHAT_STARTS_WINDOW = 600
 # A token is 256 random bits: nobody guesses one, but a client that keeps sending wrong ones is
-# broken or probing, and is told to stop.
-BAD_TOKENS = Limit("bad-tokens", 20, 600)
+# broken or probing, and is told to stop (EGUIDE_BAD_TOKENS_PER_ADDRESS, default 20).
+BAD_TOKENS_WINDOW = 600
+
+
+def bad_tokens(allowed: int) -> Limit:
+    return Limit("bad-tokens", allowed, BAD_TOKENS_WINDOW)
 
 
 def address_group(address: str | None) -> str:

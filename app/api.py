@@ -19,11 +19,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.address_limits import BAD_TOKENS, CHAT_STARTS_WINDOW, AddressLimits, Limit
+from app.address_limits import CHAT_STARTS_WINDOW, AddressLimits, Limit, bad_tokens
 from app.identity import services_of
 from app.logs import get_logger
 from app.services import Services
 from chat import transcript as transcripts
+from chat.masking import masker
 from chat.requests import (
     MAX_BODY_BYTES,
     MAX_SURVEY_BODY_BYTES,
@@ -109,6 +110,11 @@ async def _json_body(request: Request, limit: int) -> bytes:
     return body
 
 
+def _kept(services: Services, text: str | None) -> str | None:
+    """What PostgreSQL keeps of a seeker's free text (a topic, a survey comment): masked."""
+    return None if text is None else masker(services.settings.mask_stored_text)(text)
+
+
 async def start_chat(request: Request) -> Response:
     """POST /api/v1/chats: record a chat, queue it, and return its id and resume token."""
     services = services_of(request)
@@ -137,7 +143,7 @@ async def start_chat(request: Request) -> Response:
             conn,
             county_number=new.county,
             language=new.language,
-            topic=new.topic,
+            topic=_kept(services, new.topic),
             queue=new.county or NATIONAL,
             now=datetime.fromtimestamp(now, UTC),
         )
@@ -173,13 +179,14 @@ async def _seeker_chat(request: Request) -> ChatRecord:
     limits = AddressLimits(services.redis, services.settings.redis_prefix)
     address = request.client.host if request.client else None
     now = time.time()
-    wait = await limits.exceeded(BAD_TOKENS, address, now)
+    limit = bad_tokens(services.settings.bad_tokens_per_address)
+    wait = await limits.exceeded(limit, address, now)
     if wait is not None:
         raise RateLimited(f"too many wrong tokens; try again in {wait} s", wait)
     async with services.db.acquire() as conn:
         chat = await chat_for_token(conn, token, datetime.fromtimestamp(now, UTC))
     if chat is None:
-        await limits.count(BAD_TOKENS, address, now)
+        await limits.count(limit, address, now)
         raise RequestError(401, "bad_token", "the token opens no chat, or no longer")
     try:
         named = uuid.UUID(request.path_params["chat_id"])
@@ -259,15 +266,16 @@ async def answer_survey(request: Request) -> Response:
             raise RequestError(409, "not_answered", "no counsellor answered this chat")
     except RequestError as error:
         return _refusal(error)
+    comment = _kept(services, answer.comment)  # answered as kept
     async with services.db.acquire() as conn:
-        outcome = await save_survey(conn, chat.id, answer.score, answer.comment, datetime.now(UTC))
+        outcome = await save_survey(conn, chat.id, answer.score, comment, datetime.now(UTC))
     if outcome is SurveyOutcome.ALREADY_ANSWERED:
         return _error(409, "already_answered", "the survey of this chat is answered")
     if outcome is SurveyOutcome.DELETED:
         return _error(401, "bad_token", "the token opens no chat, or no longer")
     log.info("chat.survey_answered", chat_id=str(chat.id), score=answer.score)
     return JSONResponse(
-        {"score": answer.score, "comment": answer.comment}, status_code=201, headers=NO_STORE
+        {"score": answer.score, "comment": comment}, status_code=201, headers=NO_STORE
     )
 
 

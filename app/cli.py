@@ -1,4 +1,4 @@
-"""The `eguide` command line: serve, migrate, seed-demo and user administration.
+"""The `eguide` command line: serve, migrate, seed-demo, purge and user administration.
 
 Usage errors print one line and exit 2; a failure while carrying out a command (an unreachable
 database, a taken username) prints one line and exits 1. Passwords are read from standard input or
@@ -150,6 +150,19 @@ def command_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
     print(f"Demo data ready. Sign in at http://{settings.host}:{settings.port}/signin with:")
     for demo in DEMO_USERS:
         print(f"  {demo.username:<8} {DEMO_PASSWORD}   ({demo.role}, {demo.display_name})")
+
+
+def command_purge(settings: Settings, args: argparse.Namespace) -> None:
+    from app.retention_service import purge
+
+    async def work(conn: asyncpg.Connection) -> None:
+        purged = await purge(conn, settings.retention_days, "command")
+        print(
+            f"purged the words of {purged} chat(s) that ended more than "
+            f"{settings.retention_days} day(s) ago"
+        )
+
+    asyncio.run(_with_connection(settings, work))
 
 
 def command_user_add(settings: Settings, args: argparse.Namespace) -> None:
@@ -328,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "seed-demo", help="add demo opening hours and staff (idempotent) and print the logins"
     ).set_defaults(handler=command_seed_demo)
+
+    commands.add_parser(
+        "purge",
+        help="remove the words of chats that ended more than EGUIDE_RETENTION_DAYS (30) days "
+        "ago; keeps what reports need (idempotent)",
+    ).set_defaults(handler=command_purge)
 
     user = commands.add_parser("user", help="manage staff accounts")
     user_commands = user.add_subparsers(dest="user_command", required=True, parser_class=_Parser)

@@ -30,6 +30,7 @@ import asyncpg
 import redis.asyncio as redis
 import structlog
 
+from app.keys import AppKeys
 from app.report_figures import (
     OSLO,
     Figures,
@@ -71,15 +72,20 @@ class Dashboard:
     """This instance's supervisor sockets and the loop that keeps them up to date."""
 
     def __init__(
-        self, db: asyncpg.Pool, client: redis.Redis, queue: RedisQueue, target_seconds: int
+        self,
+        db: asyncpg.Pool,
+        client: redis.Redis,
+        queue: RedisQueue,
+        keys: AppKeys,
+        target_seconds: int,
     ) -> None:
         self._db = db
         self._client = client
         self._queue = queue
+        self._keys = keys
         self._target = target_seconds
         self._today: dict[str, Any] | None = None
         self._today_dirty = asyncio.Event()
-        self._prefix = queue.keys.root
         self._sinks: set[Sink] = set()
         self._sent: dict[Sink, str] = {}  # the content each socket was last sent
         self._dirty = asyncio.Event()
@@ -181,25 +187,23 @@ class Dashboard:
 
     # ------------------------------------------------------------------ the last hour
 
-    def _samples_key(self) -> str:
-        """Sorted set: one JSON point `[at, waiting, available]` per sample, scored by time."""
-        return f"{self._prefix}dashboard:samples"
-
     async def history(self, now: float) -> list[list[float]]:
-        raw = await self._client.zrangebyscore(self._samples_key(), now - HISTORY_SECONDS, "+inf")
+        raw = await self._client.zrangebyscore(
+            self._keys.dashboard_samples(), now - HISTORY_SECONDS, "+inf"
+        )
         return [json.loads(cast(bytes, point)) for point in raw]
 
     async def sample(self, now: float) -> bool:
         """Add this slot's point, unless another instance already did; True if added here."""
         slot = int(now // SAMPLE_SECONDS)
-        claim = f"{self._prefix}dashboard:sample-slot:{slot}"
+        claim = self._keys.dashboard_sample_slot(slot)
         if not await self._client.set(claim, "1", nx=True, ex=int(SAMPLE_SECONDS * 3)):
             return False
         waiting, available = waiting_and_available(await self._queue.dashboard_rows())
         point = json.dumps([round(now, 1), waiting, available])
         async with self._client.pipeline(transaction=True) as pipe:
-            pipe.zadd(self._samples_key(), {point: now})
-            pipe.zremrangebyscore(self._samples_key(), "-inf", now - HISTORY_SECONDS)
+            pipe.zadd(self._keys.dashboard_samples(), {point: now})
+            pipe.zremrangebyscore(self._keys.dashboard_samples(), "-inf", now - HISTORY_SECONDS)
             await pipe.execute()
         return True
 

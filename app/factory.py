@@ -35,6 +35,7 @@ from app.metrics import Metrics, ServerErrorMiddleware
 from app.middleware import RequestContextMiddleware
 from app.redis_client import create_redis
 from app.rendering import render_error
+from app.retention_service import run_daily_purge
 from app.routing_service import start_routing
 from app.services import Services
 from app.session_watch import SessionWatch
@@ -74,13 +75,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             metrics=instruments,
         )
         watching = asyncio.create_task(services.session_watch.run())
+        purging = asyncio.create_task(run_daily_purge(settings, db, client, keys, routing.instance))
         log.info("app.started", environment=settings.environment)
         try:
             yield {"services": services}
         finally:
-            watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching
+            for task in (watching, purging):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await routing.stop()
             await client.aclose()
             await db.close()

@@ -36,3 +36,18 @@ class AppKeys:
         """Sign-in failures from one client address (an IPv6 client's /64), across usernames;
         same fields and expiry as `signin_account`."""
         return f"{self.prefix}signin-address:{address}"
+
+    def purge_lock(self) -> str:
+        """Taken by the instance that runs the retention purge, for one purge interval, so one
+        instance of many purges, once per interval, however often they restart."""
+        return f"{self.prefix}retention-purge"
+
+    def dashboard_samples(self) -> str:
+        """Sorted set: the dashboard's last-hour chart, one JSON point `[at, waiting, available]`
+        every 10 s, scored by time; points older than an hour are removed as new ones come."""
+        return f"{self.prefix}dashboard:samples"
+
+    def dashboard_sample_slot(self, slot: int) -> str:
+        """String with a short expiry: claims one 10-second slot of the chart for one instance,
+        so each point is added once however many instances run."""
+        return f"{self.prefix}dashboard:sample-slot:{slot}"

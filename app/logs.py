@@ -65,6 +65,12 @@ def configure_logging(level: str = "info", json: bool = True) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # At debug level the websockets library logs every frame it reads or writes (message text
+    # included) and every handshake header (the staff session cookie included), through its own
+    # logger and through uvicorn's, which uvicorn hands it: neither logs below info, whatever the
+    # level. (Nothing else uvicorn says at debug is worth a leaked conversation.)
+    for name in ("websockets", "uvicorn.error"):
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

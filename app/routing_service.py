@@ -16,12 +16,14 @@ import redis.asyncio as redis
 import structlog
 
 from app.dashboard import Dashboard
+from app.keys import AppKeys
 from app.routing_config import load_routing_config, registration_for
 from app.settings import Settings
 from app.users import find_user, list_users
 from chat.conversation import Conversations
 from chat.hub import Hub
 from chat.live import LiveChats
+from chat.masking import masker
 from chat.presence import SWEEP_SECONDS, Presence, to_disconnect
 from chat.routing_record import RoutingRecorder
 from queueing import policy
@@ -301,8 +303,10 @@ async def start_routing(
         queue=queue,
         router=router,
         hub=Hub(db, queue, live, presence),
-        conversations=Conversations(db, queue, live),
-        dashboard=Dashboard(db, client, queue, settings.service_level_seconds),
+        conversations=Conversations(db, queue, live, masker(settings.mask_stored_text)),
+        dashboard=Dashboard(
+            db, client, queue, AppKeys(settings.redis_prefix), settings.service_level_seconds
+        ),
         listeners=listeners,
     )
     await service.ensure_state()

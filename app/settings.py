@@ -68,6 +68,8 @@ class Settings:
     counsellor_frame_rate: int = 20
     # Chats one client address may start in ten minutes (app/address_limits.py says why).
     chat_starts_per_address: int = 30
+    # Resume tokens that open nothing one client address may send in ten minutes.
+    bad_tokens_per_address: int = 20
     # Sign-in failures allowed before each further attempt must wait (per account, and per
     # client address), and the first wait; each further failure doubles it (signin_limits.py).
     # An office behind one address has many staff, so its allowance is larger than an account's.
@@ -85,6 +87,13 @@ class Settings:
     # Bearer token `GET /metrics` requires; unset, the endpoint answers 404 (no token, no
     # metrics: figures about the queues are not for everyone).
     metrics_token: str | None = None
+    # Identity numbers, phone numbers and e-mail addresses are masked in what PostgreSQL keeps of
+    # messages, notes, topics, survey comments and wrap-up notes (chat/masking.py).
+    mask_stored_text: bool = True
+    # The words of a chat (messages, notes, comments) are purged this many days after it ended.
+    retention_days: int = 30
+    # How often the purge runs (one instance of many takes it each time): once a day.
+    purge_interval_seconds: int = 24 * 3600
 
     @property
     def database_name(self) -> str:
@@ -243,6 +252,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             _bounded_int(1, 100000),
             "a number of chats between 1 and 100000",
         ),
+        bad_tokens_per_address=_parsed(
+            env,
+            "EGUIDE_BAD_TOKENS_PER_ADDRESS",
+            base.bad_tokens_per_address,
+            _bounded_int(1, 100000),
+            "a number of tokens between 1 and 100000",
+        ),
         signin_account_failures=_parsed(
             env,
             "EGUIDE_SIGNIN_ACCOUNT_FAILURES",
@@ -286,6 +302,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "seconds between 1 and 3600",
         ),
         metrics_token=_text(env, "EGUIDE_METRICS_TOKEN", "") or None,
+        mask_stored_text=_parsed(
+            env, "EGUIDE_MASK_STORED_TEXT", base.mask_stored_text, _boolean, "true or false"
+        ),
+        retention_days=_parsed(
+            env,
+            "EGUIDE_RETENTION_DAYS",
+            base.retention_days,
+            _bounded_int(1, 3650),
+            "days between 1 and 3650",
+        ),
+        purge_interval_seconds=_parsed(
+            env,
+            "EGUIDE_PURGE_INTERVAL_SECONDS",
+            base.purge_interval_seconds,
+            _bounded_int(1, 7 * 24 * 3600),
+            "seconds between 1 and 604800",
+        ),
     )
     validate(settings)
     return settings

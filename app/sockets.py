@@ -19,7 +19,7 @@ import structlog
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from app.address_limits import BAD_TOKENS, AddressLimits
+from app.address_limits import AddressLimits, bad_tokens
 from app.identity import current_session, services_of
 from app.supervisor_socket import SupervisorSocket
 from chat.connection import CloseCode, Connection
@@ -136,11 +136,12 @@ async def seeker_socket(websocket: WebSocket) -> None:
     structlog.contextvars.bind_contextvars(role="seeker")
 
     limits = AddressLimits(services.redis, services.settings.redis_prefix)
+    bad_token_limit = bad_tokens(services.settings.bad_tokens_per_address)
     address = websocket.client.host if websocket.client else None
 
     async def check_token(token: str) -> ChatRecord | None:
         now = time.time()
-        wait = await limits.exceeded(BAD_TOKENS, address, now)
+        wait = await limits.exceeded(bad_token_limit, address, now)
         if wait is not None:
             log.info("ws.bad_tokens_limited", role="seeker")
             raise FrameError(
@@ -150,7 +151,7 @@ async def seeker_socket(websocket: WebSocket) -> None:
         async with services.db.acquire() as conn:
             chat = await chat_for_token(conn, token, datetime.fromtimestamp(now, UTC))
         if chat is None:
-            await limits.count(BAD_TOKENS, address, now)
+            await limits.count(bad_token_limit, address, now)
         return chat
 
     connection = Connection(websocket, on_error_frame=services.metrics.error_frame_sent)

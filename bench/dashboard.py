@@ -74,6 +74,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.dashboard import Dashboard
 from app.database import drop_database
+from app.keys import AppKeys
 from app.migrator import migrate
 from app.redis_client import create_redis
 from app.routing_config import load_routing_config
@@ -690,7 +691,9 @@ async def time_render(settings_env: dict[str, str]) -> dict[str, list[float]]:
         async with pool.acquire() as conn:
             config = await load_routing_config(conn, settings, time.time())
         queue = RedisQueue(client, settings.redis_prefix, config)
-        dashboard = Dashboard(pool, client, queue, settings.service_level_seconds)
+        dashboard = Dashboard(
+            pool, client, queue, AppKeys(settings.redis_prefix), settings.service_level_seconds
+        )
         await dashboard.render()  # names read once, as on a server that has been running
         timings: dict[str, list[float]] = {
             "render": [],

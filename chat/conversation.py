@@ -3,10 +3,16 @@
 Each action is checked against where the chat stands in the router (`chat.access`), committed to
 PostgreSQL when it is kept, acknowledged to its sender, and only then published to the chat's
 followers (`chat.live`). A refused action raises FrameError and changes nothing.
+
+What PostgreSQL keeps of a message, a note or a wrap-up note is masked (`chat.masking`: identity
+numbers, phone numbers, e-mail addresses); what is published live is the text as written, so the
+other side of the chat reads it whole while the chat lasts. A later catch-up reads the record,
+and so shows the masked copy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable
@@ -19,6 +25,7 @@ from chat import access, frames
 from chat.connection import Sink
 from chat.counsellor_records import add_note, save_wrap_up
 from chat.live import COUNSELLOR, SEEKER, LiveChats
+from chat.masking import mask
 from chat.store import StoredMessage, append_message, find_by_client_id
 from queueing.model import ChatStatus
 from queueing.redis_queue import RedisQueue
@@ -33,13 +40,21 @@ def _now() -> datetime:
 class Conversations:
     """The chat actions of one instance's sockets."""
 
-    def __init__(self, db: asyncpg.Pool, queue: RedisQueue, live: LiveChats) -> None:
+    def __init__(
+        self,
+        db: asyncpg.Pool,
+        queue: RedisQueue,
+        live: LiveChats,
+        stored: Callable[[str], str] = mask,
+    ) -> None:
         self._db = db
         self._queue = queue
         self.live = live
         # Hears the sender's role of every message stored for the first time (the app counts
         # them for `/metrics`); must not block.
         self.on_message_stored: Callable[[str], None] | None = None
+        # What PostgreSQL keeps of a text people wrote (`chat.masking.masker`).
+        self._stored = stored
 
     async def standing(self, chat_id: str) -> tuple[ChatStatus | None, str | None]:
         """The chat's routing status and the counsellor who holds (or last held) it. The
@@ -140,7 +155,7 @@ class Conversations:
                 counsellor_id=int(counsellor_id),
                 category=frame.category,
                 topics=frame.topics,
-                note=frame.note,
+                note=self._stored(frame.note),
                 now=_now(),
             )
         if not stored:
@@ -165,6 +180,7 @@ class Conversations:
         client_id: str,
         text: str,
     ) -> None:
+        kept = self._stored(text)
         try:
             async with self._db.acquire() as conn:
                 stored, new = await append_message(
@@ -173,7 +189,7 @@ class Conversations:
                     sender_role=role,
                     sender_user_id=user_id,
                     client_id=client_id,
-                    body=text,
+                    body=kept,
                     now=_now(),
                 )
         except LookupError:
@@ -187,6 +203,10 @@ class Conversations:
                 self.on_message_stored(role)
         # A resend is published again: if the first copy's publisher died between commit and
         # publish, this is how the other side hears of it; followers drop what they have.
+        # Live, the text goes as written; a resend whose text is not the stored message's goes
+        # as stored, so a client id never lets a sender change what was said.
+        if stored.body == kept:
+            stored = dataclasses.replace(stored, body=text)
         await self.live.publish_message(chat_id, stored)
 
     def _ack(self, sink: Sink, chat_id: str, stored: StoredMessage) -> None:
@@ -210,7 +230,7 @@ class Conversations:
                     chat_id=uuid.UUID(chat_id),
                     author_id=int(counsellor_id),
                     client_id=client_id,
-                    body=text,
+                    body=self._stored(text),
                     now=_now(),
                 )
         except LookupError:
@@ -228,4 +248,6 @@ class Conversations:
         )
         if new:
             log.info("chat.note_stored", chat=chat_id)
-            await self.live.publish_note(chat_id, note)
+            # The consoles following the chat read the note as written; a later catch-up
+            # reads the masked copy.
+            await self.live.publish_note(chat_id, dataclasses.replace(note, body=text))

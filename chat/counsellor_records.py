@@ -34,10 +34,11 @@ async def add_note(
     now: datetime,
 ) -> tuple[StoredNote, bool]:
     """Store an internal note; return it and whether it is new (False for a resend). Raises
-    LookupError when the seeker deleted the conversation."""
+    LookupError when the seeker deleted the conversation or retention purged it."""
     row = await conn.fetchrow(
         """INSERT INTO chat_notes (chat_id, author_id, client_id, body, created_at)
-           SELECT $1, $2, $3, $4, $5 FROM chat_sessions WHERE id = $1 AND deleted_at IS NULL
+           SELECT $1, $2, $3, $4, $5 FROM chat_sessions
+           WHERE id = $1 AND deleted_at IS NULL AND purged_at IS NULL
            ON CONFLICT (chat_id, author_id, client_id) WHERE client_id IS NOT NULL DO NOTHING
            RETURNING id, chat_id, author_id, client_id, body, created_at""",
         chat_id,
@@ -56,7 +57,7 @@ async def add_note(
         client_id,
     )
     if row is None:
-        raise LookupError(f"no chat {chat_id}")  # deleted by the seeker
+        raise LookupError(f"no chat {chat_id}")  # deleted by the seeker, or purged
     return StoredNote(**dict(row)), False
 
 
@@ -82,9 +83,11 @@ async def save_wrap_up(
 ) -> bool:
     """Record the chat's wrap-up; False when it has one already (it is written once)."""
     stored = await conn.fetchval(
-        # A conversation its seeker deleted keeps no free text: the note is dropped.
+        # A conversation its seeker deleted, or retention purged, keeps no free text: the note
+        # is dropped.
         """INSERT INTO wrap_ups (chat_id, counsellor_id, category, topics, note, created_at)
-           SELECT $1, $2, $3, $4, CASE WHEN c.deleted_at IS NULL THEN $5::text END, $6
+           SELECT $1, $2, $3, $4,
+                  CASE WHEN c.deleted_at IS NULL AND c.purged_at IS NULL THEN $5::text END, $6
            FROM chat_sessions c WHERE c.id = $1
            ON CONFLICT (chat_id) DO NOTHING
            RETURNING true""",

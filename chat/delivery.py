@@ -33,6 +33,11 @@ class Numbered(Protocol):
 Item = TypeVar("Item", bound=Numbered)
 
 
+# Live messages kept while a socket waits or catches up, at most: each only stands in for its
+# stored copy (or runs ahead of the read), so one let go is read from PostgreSQL instead.
+MAX_HELD = 200
+
+
 class Phase(StrEnum):
     WAITING = "waiting"  # following, but the client has not said where it stands: send nothing
     CATCHING_UP = "catching_up"  # reading from PostgreSQL: hold live messages
@@ -58,9 +63,12 @@ class Cursor(Generic[Item]):
         """A live message arrived; SEND means it was the next one and now counts as sent."""
         match self.phase:
             case Phase.WAITING:
-                return Verdict.DROP  # the catch-up that starts with the client's resume reads it
+                # Not sent: the catch-up that starts with the client's resume reads it; kept
+                # so that it goes out as it came live (the stored copy may be masked).
+                self._hold(item)
+                return Verdict.DROP
             case Phase.CATCHING_UP:
-                self.held.append(item)
+                self._hold(item)
                 return Verdict.HOLD
         if item.seq <= self.last:
             return Verdict.DROP
@@ -70,28 +78,36 @@ class Cursor(Generic[Item]):
         self.phase = Phase.CATCHING_UP
         return Verdict.CATCH_UP
 
+    def _hold(self, item: Item) -> None:
+        self.held.append(item)
+        if len(self.held) > MAX_HELD:
+            del self.held[0]
+
     def start(self, after: int | None = None) -> None:
         """Begin a catch-up; `after` is where the client says it stands (None: where it is)."""
         if after is not None:
             self.last = after
         self.phase = Phase.CATCHING_UP
-        self.held.clear()
+        self.held = [item for item in self.held if item.seq > self.last]
 
     def settle(self, fetched: Sequence[Item]) -> tuple[list[Item], bool]:
         """Merge what PostgreSQL returned (everything after `last`, in order) with the held live
         messages; return what to send now, in order, and whether to read again (a held message
         is ahead of anything read: it was committed after the read began). When no read is
-        needed the cursor is live again."""
+        needed the cursor is live again. A message both read and held goes out as held: the
+        live copy is the text as written, the stored one may be masked (chat.masking)."""
         out: list[Item] = []
+        live = {item.seq: item for item in self.held}
         for item in fetched:
             if item.seq == self.last + 1:
-                out.append(item)
+                out.append(live.get(item.seq, item))
                 self.last = item.seq
         held, self.held = sorted(self.held, key=lambda i: i.seq), []
-        for item in held:
+        for n, item in enumerate(held):
             if item.seq <= self.last:
                 continue
             if item.seq != self.last + 1:
+                self.held = held[n:]  # merged with the next read
                 return out, True
             out.append(item)
             self.last = item.seq

@@ -82,13 +82,14 @@ async def save_survey(
 ) -> SurveyOutcome:
     """Store the chat's one survey answer.
 
-    The chat row is share-locked first: a deletion running at the same moment either finishes
-    before (and the answer is refused) or waits until the answer is in (and empties its
-    comment), so no comment outlives a deleted conversation.
+    The chat row is share-locked first: a deletion or purge running at the same moment either
+    finishes before (and the answer is refused) or waits until the answer is in (and empties
+    its comment), so no comment outlives a deleted or purged conversation.
     """
     async with conn.transaction():
         present = await conn.fetchval(
-            "SELECT 1 FROM chat_sessions WHERE id = $1 AND deleted_at IS NULL FOR SHARE",
+            """SELECT 1 FROM chat_sessions
+               WHERE id = $1 AND deleted_at IS NULL AND purged_at IS NULL FOR SHARE""",
             chat_id,
         )
         if present is None:

@@ -128,7 +128,8 @@ WITH earlier AS (
       AND sender_user_id IS NOT DISTINCT FROM $4
 ), numbered AS (
     UPDATE chat_sessions SET last_seq = last_seq + 1
-    WHERE id = $1 AND deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM earlier)
+    WHERE id = $1 AND deleted_at IS NULL AND purged_at IS NULL
+      AND NOT EXISTS (SELECT 1 FROM earlier)
     RETURNING last_seq
 ), stored AS (
     INSERT INTO messages (chat_id, seq, sender_role, sender_user_id, kind, client_id, body,
@@ -158,7 +159,8 @@ async def append_message(
     Numbers have no gaps and no two messages share one. A client id the same sender used before
     returns the earlier message unchanged, also when the two copies race each other from two
     instances.
-    Raises LookupError when there is no such chat, or the seeker deleted the conversation.
+    Raises LookupError when there is no such chat, the seeker deleted the conversation, or
+    retention purged it.
     """
     try:
         row = await conn.fetchrow(

@@ -16,12 +16,13 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from app.address_limits import BAD_TOKENS, address_group
+from app.address_limits import address_group
 from tests.support.environment import RunEnvironment
 from tests.support.server import ServerProcess
 from tests.support.sockets import receive, send, ws_url
 
 STARTS = 3
+BAD_TOKENS = 4
 
 
 @pytest.mark.parametrize(
@@ -55,6 +56,7 @@ def instance(
     env = module_env.variables(
         EGUIDE_REDIS_PREFIX=f"{module_env.redis_prefix}{secrets.token_hex(3)}:",
         EGUIDE_CHAT_STARTS_PER_ADDRESS=str(STARTS),
+        EGUIDE_BAD_TOKENS_PER_ADDRESS=str(BAD_TOKENS),
     )
     with ServerProcess(env, tmp_path_factory.mktemp("limits") / "server.log") as server:
         yield server
@@ -82,7 +84,7 @@ async def test_wrong_tokens_from_one_address_are_stopped_on_the_socket_and_over_
     instance: ServerProcess,
 ) -> None:
     # The chat starts above used this address's starts; wrong tokens are counted apart.
-    for _ in range(BAD_TOKENS.allowed):
+    for _ in range(BAD_TOKENS):
         socket = await connect(
             ws_url(instance.url, "/ws/seeker"), additional_headers={"Origin": instance.url}
         )

@@ -56,6 +56,7 @@ def eguide(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.Compl
         ["serve"],
         ["migrate"],
         ["seed-demo"],
+        ["purge"],
         ["user"],
         ["user", "add"],
         ["user", "list"],

@@ -62,6 +62,10 @@ def test_values_are_read_from_the_environment() -> None:
         ("EGUIDE_SERVICE_LEVEL_SECONDS", "a minute"),
         ("EGUIDE_METRICS_TOKEN", "short"),
         ("EGUIDE_METRICS_TOKEN", " "),
+        ("EGUIDE_MASK_STORED_TEXT", "sometimes"),
+        ("EGUIDE_RETENTION_DAYS", "0"),
+        ("EGUIDE_RETENTION_DAYS", "30d"),
+        ("EGUIDE_PURGE_INTERVAL_SECONDS", "0"),
     ],
 )
 def test_malformed_setting_names_its_variable(variable: str, value: str) -> None:
@@ -80,6 +84,21 @@ def test_the_service_level_target_and_metrics_token_are_read() -> None:
         45,
         "a-token-of-24-characters",
     )
+
+
+def test_privacy_settings_default_to_masking_and_thirty_days() -> None:
+    settings = load_settings({})
+    assert (settings.mask_stored_text, settings.retention_days) == (True, 30)
+    assert settings.purge_interval_seconds == 86400
+    changed = load_settings(
+        {
+            "EGUIDE_MASK_STORED_TEXT": "off",
+            "EGUIDE_RETENTION_DAYS": "7",
+            "EGUIDE_PURGE_INTERVAL_SECONDS": "3600",
+        }
+    )
+    assert (changed.mask_stored_text, changed.retention_days) == (False, 7)
+    assert changed.purge_interval_seconds == 3600
 
 
 def test_widget_hosts_are_origins() -> None:

@@ -23,6 +23,7 @@ from app.seed import DEMO_PASSWORD
 from chat.store import append_message
 from queueing.keys import RoutingKeys
 from tests.support.environment import RunEnvironment
+from tests.support.records import words_left
 from tests.support.server import ServerProcess
 from tests.support.sockets import open_counsellor, open_seeker, receive, send, staff_cookie
 
@@ -411,6 +412,7 @@ async def test_deleting_ends_a_live_chat_and_leaves_no_word_of_it(
         await seeker.close()
 
     assert await rows_mentioning(record, marker) == {}
+    assert await words_left(record, uuid.UUID(chat["chat_id"])) == {}
     row = await record.fetchrow(
         """SELECT topic, resume_token_hash, deleted_at, last_seq,
                   (SELECT count(*) FROM messages WHERE chat_id = c.id) AS messages,
@@ -460,6 +462,8 @@ async def test_deleting_after_the_chat_keeps_the_figures_and_drops_the_words(
     assert (await delete(api, chat)).status_code == 204
 
     assert await rows_mentioning(record, marker) == {}
+    # Every text column of the chat's rows, by name: no word is left.
+    assert await words_left(record, chat_id) == {}
     survey = await record.fetchrow(
         "SELECT score, comment FROM survey_answers WHERE chat_id = $1", chat_id
     )

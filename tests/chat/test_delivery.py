@@ -57,6 +57,27 @@ def test_a_held_message_beyond_what_was_read_asks_for_another_read() -> None:
     assert ([m.seq for m in sent], again) == ([3, 4], False)
 
 
+@dataclass(frozen=True)
+class Copy:
+    seq: int
+    live: bool
+
+
+def test_a_message_both_read_and_held_goes_out_as_the_live_copy() -> None:
+    """The stored copy may be masked; while a chat is live its words go out as written."""
+    cursor: Cursor[Copy] = Cursor()
+    cursor.start(0)
+    cursor.settle([])
+    assert cursor.on_live(Copy(2, live=True)) is Verdict.CATCH_UP
+    assert cursor.on_live(Copy(3, live=True)) is Verdict.HOLD
+    assert cursor.on_live(Copy(5, live=True)) is Verdict.HOLD
+    # The read began before 4 and 5 were committed. 2, which asked for the read, is not held.
+    sent, again = cursor.settle([Copy(1, False), Copy(2, False), Copy(3, False)])
+    assert (sent, again) == ([Copy(1, False), Copy(2, False), Copy(3, True)], True)
+    sent, again = cursor.settle([Copy(4, False), Copy(5, False)])
+    assert (sent, again) == ([Copy(4, False), Copy(5, True)], False)
+
+
 def test_resuming_from_the_clients_last_number() -> None:
     cursor: Cursor[Msg] = Cursor()
     cursor.start(after=7)

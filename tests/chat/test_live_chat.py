@@ -433,3 +433,75 @@ async def test_resends_and_claims_are_answered_by_what_the_chat_really_holds(
     finally:
         await send(kari, "status", status="offline")
         await kari.close()
+
+
+async def test_the_other_side_reads_numbers_live_while_the_record_keeps_them_masked(
+    instances: tuple[ServerProcess, ServerProcess], db: asyncpg.Connection
+) -> None:
+    a, b = instances
+    said = "Fnr 150765 00565, ring 912 34 567 eller skriv til ola.nordmann@nav.no."
+    kept = "Fnr [id-number], ring [phone] eller skriv til [email]."
+    noted = "Ringer tilbake på +47 22 33 44 55"
+    kari = await signed_in(b, "kari")
+    try:
+        await send(kari, "status", status="available")
+        chat, seeker = await answered_chat(kari, a.url, "03")
+        chat_id = chat["chat_id"]
+        await send(seeker, "message", client_id="m1", text=said)
+        seq = (await receive(seeker, "ack"))["seq"]
+        # Live, across instances, the counsellor reads what the seeker wrote.
+        assert (await receive(kari, "message"))["text"] == said
+        await send(kari, "note", chat_id=chat_id, client_id="n1", text=noted)
+        assert (await receive(kari, "note"))["text"] == noted
+
+        stored = await db.fetchval(
+            "SELECT body FROM messages WHERE chat_id = $1::uuid AND seq = $2", chat_id, seq
+        )
+        assert stored == kept
+        note = await db.fetchval("SELECT body FROM chat_notes WHERE chat_id = $1::uuid", chat_id)
+        assert note == "Ringer tilbake på [phone]"
+
+        # A resend after a reconnect is still the same message, stored once.
+        await send(seeker, "message", client_id="m1", text=said)
+        assert (await receive(seeker, "ack"))["seq"] == seq
+        assert (
+            await db.fetchval("SELECT count(*) FROM messages WHERE chat_id = $1::uuid", chat_id)
+            == 1
+        )
+        # A catch-up reads the record: a reloaded page shows the masked copy.
+        await seeker.close()
+        again = await open_seeker(b.url, chat["token"], last_seq=0)
+        history = await frames_until(again, lambda f: f["type"] == "synced")
+        assert [m["text"] for m in messages(history)] == [kept]
+
+        await send(kari, "end", chat_id=chat_id)
+        await receive(kari, "chat_ended")
+        await send(
+            kari,
+            "wrap_up",
+            chat_id=chat_id,
+            category="referral",
+            note="Henvist; kontakt kari@karriere.no",
+        )
+        await receive(kari, "chat_closed")
+        wrap_up = await db.fetchval("SELECT note FROM wrap_ups WHERE chat_id = $1::uuid", chat_id)
+        assert wrap_up == "Henvist; kontakt [email]"
+        async with httpx.AsyncClient(
+            base_url=a.url, headers={"authorization": f"Bearer {chat['token']}"}
+        ) as api:
+            survey = await api.post(
+                f"/api/v1/chats/{chat_id}/survey",
+                json={"score": 4, "comment": "Ring meg gjerne: 41 23 45 67"},
+            )
+        assert survey.status_code == 201, survey.text
+        assert survey.json()["comment"] == "Ring meg gjerne: [phone]"
+        assert (
+            await db.fetchval(
+                "SELECT comment FROM survey_answers WHERE chat_id = $1::uuid", chat_id
+            )
+            == "Ring meg gjerne: [phone]"
+        )
+        await again.close()
+    finally:
+        await send(kari, "status", status="offline")
+        await kari.close()

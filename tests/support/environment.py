@@ -40,6 +40,7 @@ class RunEnvironment:
             # Every test client comes from 127.0.0.1: tests start far more chats than any one
             # real address may (tests/app/test_address_limits.py sets the real limit).
             "EGUIDE_CHAT_STARTS_PER_ADDRESS": "100000",
+            "EGUIDE_BAD_TOKENS_PER_ADDRESS": "100000",
         }
         env.update(overrides)
         return env
