@@ -62,10 +62,11 @@ HISTORY_SECONDS = 3600.0
 NAMES_SECONDS = 60.0
 # Today's figures: read this long after a change (the routing record is written by whichever
 # instance's recorder takes the effect, within a few milliseconds), then at most once a second;
-# and once a minute anyway, so the day turns over at midnight.
+# and every ten seconds anyway: wrap-ups and survey answers are no routing effects, and the day
+# turns over at midnight.
 TODAY_DELAY_SECONDS = 0.3
 TODAY_MIN_INTERVAL = 1.0
-TODAY_REFRESH_SECONDS = 60.0
+TODAY_REFRESH_SECONDS = 10.0
 
 
 class Dashboard:

@@ -103,7 +103,7 @@ async def supervisor_socket(websocket: WebSocket) -> None:
     structlog.contextvars.bind_contextvars(role="supervisor", user=session.user_id)
     services = services_of(websocket)
     routing = services.routing
-    connection = Connection(websocket)
+    connection = Connection(websocket, on_error_frame=services.metrics.error_frame_sent)
     handler = SupervisorSocket(
         connection,
         session.user_id,
@@ -119,11 +119,12 @@ async def supervisor_socket(websocket: WebSocket) -> None:
 
     services.session_watch.watch(session, session_ended)
     handler.open()
-    try:
-        await connection.serve(handler.handle)
-    finally:
-        services.session_watch.forget(session, session_ended)
-        handler.close()
+    with services.metrics.socket_open("supervisor"):
+        try:
+            await connection.serve(handler.handle)
+        finally:
+            services.session_watch.forget(session, session_ended)
+            handler.close()
 
 
 async def seeker_socket(websocket: WebSocket) -> None:

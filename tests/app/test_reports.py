@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -20,13 +21,20 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import ClientConnection, connect
 
 from app.seed import DEMO_PASSWORD
 from tests.support.aio import run_sync
 from tests.support.environment import RunEnvironment
 from tests.support.server import ServerProcess
-from tests.support.sockets import open_counsellor, open_seeker, receive, send, staff_cookie
+from tests.support.sockets import (
+    open_counsellor,
+    open_seeker,
+    receive,
+    send,
+    staff_cookie,
+    ws_url,
+)
 
 OSLO = ZoneInfo("Europe/Oslo")
 # Answers the script gives at once come within a second; the slow ones wait SLOW seconds. The
@@ -327,6 +335,9 @@ async def test_a_scripted_day_gives_the_figures_worked_out_from_the_script(
         ends = {name: await set_status(console, "offline") for name, console in staff.items()}
         c7 = arrive(a, script, "c7", None)
         seekers.append(await open_seeker(a.url, c7["token"]))
+        live = await dashboard_where(
+            b, supervisor, lambda f: f["total"]["waiting"] == 1 and f["total"]["active"] == 0
+        )
 
     finally:
         for console in staff.values():
@@ -451,12 +462,73 @@ async def test_a_scripted_day_gives_the_figures_worked_out_from_the_script(
     assert value("46", "answers_per_counsellor_hour") == "0"
     assert value("11", "answers_per_counsellor_hour") == ""  # nobody there, nothing to divide
 
+    # The live dashboard at the end of the script: only c7 waits, nationally, since it arrived;
+    # nobody is answering; every counsellor is signed out.
+    queues = {row["queue"]: row for row in live["queues"]}
+    assert queues["national"]["waiting"] == 1 and queues["national"]["overflowed"] == 0
+    assert script.arrived["c7"].sent - 0.01 <= queues["national"]["oldest_since"]
+    assert queues["national"]["oldest_since"] <= script.arrived["c7"].heard + 0.01
+    assert all(row["waiting"] == 0 for q, row in queues.items() if q != "national")
+    assert [c["chat_id"] for c in live["waiting"]["national"]["chats"]] == [c7["chat_id"]]
+    assert live["active"] == {"count": 0, "chats": []}
+    # Counsellors of the demo data: one in each of four centres, two on the national team.
+    members = {"03": 1, "46": 1, "50": 1, "55": 1, "national": 2}
+    for queue, row in queues.items():
+        expected = {"available": 0, "busy": 0, "away": 0, "offline": members.get(queue, 0)}
+        assert row["counsellors"] == expected, queue
+    assert live["total"]["counsellors"] == {"available": 0, "busy": 0, "away": 0, "offline": 6}
+
+    # Today on the dashboard: the day's figures as the report gives them, from the same script.
+    today = (await dashboard_where(a, supervisor, lambda f: f["today"] is not None))["today"]
+    assert today["day"] == day.isoformat() and today["service_level_seconds"] == TARGET
+    shown = {row["queue"]: row for row in [*today["queues"], today["total"]]}
+    for centre, counts in expected_counts.items():
+        for figure, count in counts.items():
+            assert shown[centre][figure] == count, (centre, figure)
+        assert shown[centre]["service_level"] == (
+            None if value(centre, "service_level") == "" else number(centre, "service_level")
+        )
+    assert shown["total"]["waiting"] == 1
+    assert shown["46"]["overflow_reasons"] == {"waited": 1, "no_staff": 0, "closed": 0}
+    assert shown["total"]["overflow_reasons"] == {"waited": 1, "no_staff": 1, "closed": 1}
+    assert shown["total"]["own_county_share"] == 0.5
+    assert shown["total"]["survey_average"] == 3 and shown["total"]["survey_count"] == 2
+    for figure, column in (
+        ("wait_average", "wait_average_seconds"),
+        ("wait_p90", "wait_p90_seconds"),
+        ("handling_average", "handling_average_seconds"),
+    ):
+        assert abs(shown["total"][figure] - number("total", column)) < 0.01, figure
+    # By hour: every chat of the script arrived within these minutes.
+    hours = {h["hour"]: h for h in today["by_hour"]}
+    arrival_hours = {datetime.fromtimestamp(t.sent, OSLO).hour for t in script.arrived.values()}
+    assert set(hours) == arrival_hours
+    assert sum(h["answered"] for h in hours.values()) == 5
+
     # The page shows the same day, and one centre alone gives that centre's lines only.
     assert page.status_code == 200
     assert '<th scope="row">Karrieresenteret i Oslo</th>' in page.text
     oslo_rows = list(csv.DictReader(io.StringIO(oslo_only.text)))
     assert {r["centre"] for r in oslo_rows} == {"03"}
     assert {(r["figure"], r["value"]) for r in oslo_rows} >= {("chats", "2"), ("answered", "2")}
+
+
+async def dashboard_where(
+    server: ServerProcess, cookie_header: dict[str, str], holds: Any, within: float = 10.0
+) -> dict[str, Any]:
+    """The first dashboard frame, on a supervisor socket of its own, for which `holds` is true."""
+    socket = await connect(
+        ws_url(server.url, "/ws/supervisor"),
+        additional_headers={**cookie_header, "Origin": server.url},
+    )
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                frame: dict[str, Any] = json.loads(await socket.recv())
+                if frame["type"] == "dashboard" and holds(frame):
+                    return frame
+    finally:
+        await socket.close()
 
 
 async def _wait_for_the_record(database_url: str) -> None:

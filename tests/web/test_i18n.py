@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,13 @@ def test_english_catalogue_covers_every_message() -> None:
     english = (ROOT / "web/translations/en/LC_MESSAGES/messages.po").read_text()
     for message in _source_messages():
         assert f'msgid "{message}"' in english or message[:30] in english, message
+
+
+@pytest.mark.parametrize("locale", ["nb", "nn", "en"])
+def test_every_message_is_in_a_catalogue_once(locale: str) -> None:
+    """A message listed twice is translated by whichever comes last: one of them is wrong."""
+    text = (ROOT / f"web/translations/{locale}/LC_MESSAGES/messages.po").read_text()
+    ids = re.findall(r'^msgid "(.+)"$', text, re.MULTILINE)
+    assert sorted(i for i in set(ids) if ids.count(i) > 1) == []
+    # Each entry stands apart: a message id never follows a translation on the next line.
+    assert not re.search(r'^msgstr ".*"\nmsgid ', text, re.MULTILINE)

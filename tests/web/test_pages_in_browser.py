@@ -95,6 +95,32 @@ def test_role_pages_after_sign_in_have_no_violations(
     screenshot(page, path.strip("/"))
 
 
+@pytest.mark.parametrize(
+    ("lang", "heading", "error"),
+    [
+        ("nb", "Rapporter", "year"),
+        ("nn", "Rapportar", "year"),
+        ("en", "Reports", "year"),
+    ],
+)
+def test_the_reports_page_and_its_error_state_have_no_violations(
+    context: BrowserContext, server: ServerProcess, lang: str, heading: str, error: str
+) -> None:
+    page = context.new_page()
+    _sign_in(page, server, "sofie")
+    expect(page).to_have_url(server.url + "/supervisor")
+    page.goto(f"{server.url}/supervisor/reports?lang={lang}&period=week")
+    expect(page.locator("h1")).to_have_text(heading)
+    expect(page.locator("table").first).to_be_visible()
+    assert_accessible(page, f"reports ({lang})")
+    if lang == "nb":
+        screenshot(page, "reports")
+    response = page.goto(f"{server.url}/supervisor/reports?lang={lang}&period={error}")
+    assert response is not None and response.status == 400
+    expect(page.locator("[role=alert]")).to_be_visible()
+    assert_accessible(page, f"reports with a bad parameter ({lang})")
+
+
 def test_forbidden_and_missing_pages_have_no_violations(
     context: BrowserContext, server: ServerProcess
 ) -> None:
