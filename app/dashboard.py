@@ -2,10 +2,10 @@
 socket on this instance.
 
 Every instance reads every routing effect (`queueing.effect_feed`), so a change anywhere marks
-the dashboard here as out of date. The loop below then reads the routing state from Redis once
-(`RedisQueue.snapshot`), turns it into the dashboard (`queueing.dashboard_view`), adds names and
+the dashboard here as out of date. The loop below then has Redis work the figures out in one
+script (`RedisQueue.dashboard`, by the rules of `queueing.dashboard_view`), adds names and
 times, encodes one frame and sends that same text to every supervisor connected here. Changes
-that come close together are pushed together (COALESCE_SECONDS), so a rush costs a few pushes a
+that come close together are pushed together (MIN_PUSH_INTERVAL), so a rush costs a few pushes a
 second, not one per event; with nobody watching on this instance nothing is computed.
 
 The chart of the last hour comes from samples in Redis: every SAMPLE_SECONDS one instance (the
@@ -42,16 +42,16 @@ from app.report_figures import (
 from app.report_record import load_record
 from chat.connection import Sink
 from chat.frames import server_frame
-from queueing.dashboard_view import dashboard_view, waiting_and_available
 from queueing.effects import CounsellorStatusChanged, Effect
 from queueing.model import NATIONAL
 from queueing.redis_queue import RedisQueue
 
 log = structlog.stdlib.get_logger(__name__)
 
-# Changes are pushed at most this often: well inside the 2 s a supervisor may wait for news,
-# and a burst of routing events (a rush of arrivals) becomes one push, not dozens.
-COALESCE_SECONDS = 0.25
+# Pushes start at least this far apart: a change after a quiet spell goes out at once, and a
+# burst of routing events (a rush of arrivals) becomes one push each tenth of a second, not one
+# per event.
+MIN_PUSH_INTERVAL = 0.1
 # With no change heard the dashboard is still read this often, and pushed if it differs (a
 # change whose effect was missed); waits are times, so the page counts them on by itself.
 REFRESH_SECONDS = 5.0
@@ -126,8 +126,7 @@ class Dashboard:
         """The `dashboard` frame as of now, and its content without the time (equal content
         means nothing changed: the view holds times, never durations)."""
         now = time.time() if now is None else now
-        rows = await self._queue.dashboard_rows()
-        view = dashboard_view(rows, list(self._queue.config.centres))
+        view = await self._queue.dashboard()
         await self._read_names(now)
         for row in view["counsellors"]:
             row["name"] = self._names.get(row["counsellor_id"], row["counsellor_id"])
@@ -200,8 +199,8 @@ class Dashboard:
         claim = self._keys.dashboard_sample_slot(slot)
         if not await self._client.set(claim, "1", nx=True, ex=int(SAMPLE_SECONDS * 3)):
             return False
-        waiting, available = waiting_and_available(await self._queue.dashboard_rows())
-        point = json.dumps([round(now, 1), waiting, available])
+        total = (await self._queue.dashboard(0, 0))["total"]
+        point = json.dumps([round(now, 1), total["waiting"], total["counsellors"]["available"]])
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.zadd(self._keys.dashboard_samples(), {point: now})
             pipe.zremrangebyscore(self._keys.dashboard_samples(), "-inf", now - HISTORY_SECONDS)
@@ -212,12 +211,18 @@ class Dashboard:
 
     async def run_pushes(self) -> None:
         """Push the dashboard to every supervisor here after each change; until cancelled."""
+        last_push = -MIN_PUSH_INTERVAL
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), REFRESH_SECONDS)
-            self._dirty.clear()
             if not self._sinks:
+                self._dirty.clear()
                 continue
+            since = time.monotonic() - last_push
+            if since < MIN_PUSH_INTERVAL:
+                await asyncio.sleep(MIN_PUSH_INTERVAL - since)  # what comes meanwhile joins in
+            self._dirty.clear()
+            last_push = time.monotonic()
             try:
                 text, content = await self.render()
             except (OSError, redis.RedisError, asyncpg.PostgresError) as error:
@@ -229,7 +234,6 @@ class Dashboard:
                 if self._sent.get(sink) != content:
                     sink.send(text)
                     self._sent[sink] = content
-            await asyncio.sleep(COALESCE_SECONDS)
 
     async def run_today(self) -> None:
         """Keep today's figures fresh while anyone watches here; until cancelled."""

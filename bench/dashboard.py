@@ -34,7 +34,7 @@ earlier change pushed late) waits for the window to end, as it would for a super
                 cost of sending one frame to many sockets.
   frames        the size of the dashboard frame, and pushes a second per instance.
   render        in the benchmark's process, against the same Redis state and database:
-                `Dashboard.render` timed whole, and its parts (`RedisQueue.dashboard_rows`,
+                `Dashboard.render` timed whole, and its parts (`RedisQueue.dashboard`,
                 `dashboard_view`, encoding): the compute cost without the server's other work.
   cpu           user + system time of A and B (/proc), Redis (INFO cpu: the whole server,
                 shared with anything else using it), the PostgreSQL backends of this database,
@@ -81,7 +81,6 @@ from app.routing_config import load_routing_config
 from app.settings import load_settings
 from app.users import create_user
 from chat.frames import server_frame
-from queueing.dashboard_view import dashboard_view
 from queueing.redis_queue import RedisQueue
 from tests.support.environment import database_url_named
 from tests.support.server import ServerProcess
@@ -707,11 +706,9 @@ async def time_render(settings_env: dict[str, str]) -> dict[str, list[float]]:
             await dashboard.render()
             timings["render"].append((time.perf_counter() - begin) * 1000)
             begin = time.perf_counter()
-            rows = await queue.dashboard_rows()
-            snapped = time.perf_counter()
+            view = await queue.dashboard()
+            snapped = viewed = time.perf_counter()
             now = time.time()
-            view = dashboard_view(rows, list(config.centres))
-            viewed = time.perf_counter()
             text = server_frame("dashboard", at=now, **view)
             encoded = time.perf_counter()
             timings["read"].append((snapped - begin) * 1000)
@@ -818,7 +815,7 @@ def report(
               f"{percentile(sizes, 0.5) / 1024:.1f} KiB (max {max(sizes, default=0) / 1024:.1f}); "
               f"first to last of its sockets: {spread(flow['spreads'])}")  # fmt: skip
     print(f"render in the benchmark process ({RENDERS} times, same state): Dashboard.render "
-          f"{spread(render['render'])}; of which RedisQueue.dashboard_rows "
+          f"{spread(render['render'])}; of which RedisQueue.dashboard "
           f"p50 {percentile(render['read'], 0.5):.1f} ms, dashboard_view "
           f"p50 {percentile(render['view'], 0.5):.1f} ms, encoding "
           f"p50 {percentile(render['encode'], 0.5):.1f} ms; "

@@ -1,9 +1,10 @@
 """What the supervisor dashboard shows of the live routing state: pure functions of a few rows.
 
 The rows are what the dashboard needs and nothing more: every unanswered chat, every counsellor,
-every chat being answered. `RedisQueue.dashboard_rows` reads them from Redis in one script
-(`lua/dashboard.lua`), without the closed chats and the decoding a whole snapshot costs;
-`rows_of_state` gives the same rows from a policy `State`, so tests hold the two together.
+every chat being answered (`rows_of_state` takes them from a policy `State`). `dashboard_view`
+is the specification; `lua/dashboard.lua` works the same figures out inside Redis, where the
+data is, and returns only them and the listed chats (`RedisQueue.dashboard`), so a push reads
+no closed chat and decodes no policy object. Tests hold the two together on random states.
 
 Per queue (each county centre and the national team) and in total:
   waiting      unanswered chats (waiting or offered) whose queue it is; `overflowed` says how
@@ -154,8 +155,39 @@ def _tally(rows: Iterable[StaffRow]) -> dict[str, int]:
     return tally
 
 
-def _queue_row(queue: str) -> dict[str, Any]:
-    return {"queue": queue, "waiting": 0, "overflowed": 0, "oldest_since": None, "active": 0}
+def queue_row(
+    queue: str, waiting: int = 0, overflowed: int = 0, oldest: float | None = None, active: int = 0
+) -> dict[str, Any]:
+    """One queue's figures, before its counsellors are counted."""
+    return {
+        "queue": queue,
+        "waiting": waiting,
+        "overflowed": overflowed,
+        "oldest_since": oldest,
+        "active": active,
+    }
+
+
+def waiting_entry(chat: WaitingRow) -> dict[str, Any]:
+    return {
+        "chat_id": chat.chat_id,
+        "county": chat.county,
+        "language": chat.language,
+        "waiting_since": chat.waiting_since,
+        "overflowed": chat.overflowed,
+        "offered_to": chat.offered_to,
+    }
+
+
+def active_entry(chat: ActiveRow) -> dict[str, Any]:
+    return {
+        "chat_id": chat.chat_id,
+        "queue": chat.queue,
+        "county": chat.county,
+        "language": chat.language,
+        "counsellor_id": chat.counsellor_id,
+        "answered_at": chat.answered_at,
+    }
 
 
 def dashboard_view(
@@ -164,74 +196,64 @@ def dashboard_view(
     list_limit: int = LIST_LIMIT,
     active_limit: int = ACTIVE_LIMIT,
 ) -> dict[str, Any]:
-    """The live part of the dashboard as JSON-ready data (see the module docstring)."""
-    queues: dict[str, dict[str, Any]] = {q: _queue_row(q) for q in [*sorted(counties), NATIONAL]}
+    """The live part of the dashboard as JSON-ready data (see the module docstring). This is
+    the specification; `lua/dashboard.lua` works the same out in Redis."""
+    queues: dict[str, dict[str, Any]] = {q: queue_row(q) for q in [*counties, NATIONAL]}
     lines: dict[str, list[WaitingRow]] = {}
     for chat in rows.waiting:
-        row = queues.get(chat.queue) or queues.setdefault(chat.queue, _queue_row(chat.queue))
+        row = queues.setdefault(chat.queue, queue_row(chat.queue))
         row["waiting"] += 1
         row["overflowed"] += 1 if chat.overflowed else 0
         if row["oldest_since"] is None or chat.waiting_since < row["oldest_since"]:
             row["oldest_since"] = chat.waiting_since
         lines.setdefault(chat.queue, []).append(chat)
     for active in rows.active:
-        row = queues.get(active.queue) or queues.setdefault(active.queue, _queue_row(active.queue))
-        row["active"] += 1
-
-    members: dict[str, list[StaffRow]] = {}
-    for staff in rows.staff:
-        for queue in _queues_of(staff):
-            members.setdefault(queue, []).append(staff)
-    for queue, row in queues.items():
-        row["counsellors"] = _tally(members.get(queue, []))
-
-    total = {
-        "queue": "total",
-        "waiting": len(rows.waiting),
-        "overflowed": sum(r["overflowed"] for r in queues.values()),
-        "oldest_since": min(
-            (r["oldest_since"] for r in queues.values() if r["oldest_since"] is not None),
-            default=None,
-        ),
-        "active": len(rows.active),
-        "counsellors": _tally(rows.staff),
-    }
+        queues.setdefault(active.queue, queue_row(active.queue))["active"] += 1
     waiting = {
-        queue: {
-            "count": len(chats),
-            "chats": [
-                {
-                    "chat_id": chat.chat_id,
-                    "county": chat.county,
-                    "language": chat.language,
-                    "waiting_since": chat.waiting_since,
-                    "overflowed": chat.overflowed,
-                    "offered_to": chat.offered_to,
-                }
-                for chat in sorted(chats, key=lambda c: (c.place, c.chat_id))[:list_limit]
-            ],
-        }
+        queue: [
+            waiting_entry(chat)
+            for chat in sorted(chats, key=lambda c: (c.place, c.chat_id))[:list_limit]
+        ]
         for queue, chats in lines.items()
     }
     newest = sorted(rows.active, key=lambda c: (-(c.answered_at or 0.0), c.chat_id))
+    listed = [active_entry(chat) for chat in newest[:active_limit]]
+    return assemble(list(queues.values()), waiting, listed, rows.staff)
+
+
+def assemble(
+    queues: Sequence[dict[str, Any]],
+    waiting: dict[str, list[dict[str, Any]]],
+    active: list[dict[str, Any]],
+    staff: Sequence[StaffRow],
+) -> dict[str, Any]:
+    """The view from each queue's figures (`queue_row`), the listed waiting chats per queue and
+    active chats, and every counsellor: the counsellors counted, totals added, all in order."""
+    members: dict[str, list[StaffRow]] = {}
+    for counsellor in staff:
+        for queue in _queues_of(counsellor):
+            members.setdefault(queue, []).append(counsellor)
+    rows = sorted(queues, key=lambda r: (r["queue"] == NATIONAL, r["queue"]))
+    for row in rows:
+        row["counsellors"] = _tally(members.get(row["queue"], []))
+    oldest = [r["oldest_since"] for r in rows if r["oldest_since"] is not None]
+    total = {
+        "queue": "total",
+        "waiting": sum(r["waiting"] for r in rows),
+        "overflowed": sum(r["overflowed"] for r in rows),
+        "oldest_since": min(oldest, default=None),
+        "active": sum(r["active"] for r in rows),
+        "counsellors": _tally(staff),
+    }
     return {
-        "queues": [queues[q] for q in sorted(queues, key=lambda q: (q == NATIONAL, q))],
+        "queues": rows,
         "total": total,
-        "waiting": waiting,
-        "active": {
-            "count": len(rows.active),
-            "chats": [
-                {
-                    "chat_id": chat.chat_id,
-                    "queue": chat.queue,
-                    "county": chat.county,
-                    "language": chat.language,
-                    "counsellor_id": chat.counsellor_id,
-                    "answered_at": chat.answered_at,
-                }
-                for chat in newest[:active_limit]
-            ],
+        "waiting": {
+            r["queue"]: {"count": r["waiting"], "chats": waiting.get(r["queue"], [])}
+            for r in rows
+            if r["waiting"]
         },
+        "active": {"count": total["active"], "chats": active},
         "counsellors": [
             {
                 "counsellor_id": c.counsellor_id,
@@ -244,11 +266,6 @@ def dashboard_view(
                 "capacity": c.capacity,
                 "offer": c.offer,
             }
-            for c in sorted(rows.staff, key=lambda c: (len(c.counsellor_id), c.counsellor_id))
+            for c in sorted(staff, key=lambda c: (len(c.counsellor_id), c.counsellor_id))
         ],
     }
-
-
-def waiting_and_available(rows: DashboardRows) -> tuple[int, int]:
-    """The last-hour chart's point: chats waiting in the country, counsellors available."""
-    return len(rows.waiting), _tally(rows.staff)["available"]

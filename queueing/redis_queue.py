@@ -58,7 +58,17 @@ from typing import Any, cast
 import redis.asyncio as redis
 
 from queueing import redis_state
-from queueing.dashboard_view import ActiveRow, DashboardRows, StaffRow, WaitingRow
+from queueing.dashboard_view import (
+    ACTIVE_LIMIT,
+    LIST_LIMIT,
+    ActiveRow,
+    StaffRow,
+    WaitingRow,
+    active_entry,
+    assemble,
+    queue_row,
+    waiting_entry,
+)
 from queueing.effect_codec import decode_effects, encode_event
 from queueing.effects import ChatPosition, Effect
 from queueing.events import Event
@@ -358,28 +368,61 @@ class RedisQueue:
             chats=objects(chats),
         )
 
-    async def dashboard_rows(self) -> DashboardRows:
-        """Every unanswered chat, every counsellor and every chat being answered, a few fields
-        each, in one atomic read that skips closed chats (`lua/dashboard.lua`)."""
-        waiting, staff, active = await self._call("dashboard", *self.config.centres)
+    async def dashboard(
+        self, list_limit: int = LIST_LIMIT, active_limit: int = ACTIVE_LIMIT
+    ) -> dict[str, Any]:
+        """The live dashboard (`dashboard_view.dashboard_view` of the state), worked out in
+        Redis by `lua/dashboard.lua` in one atomic step that skips closed chats: only the
+        figures and the listed chats come back."""
+        queues, waiting, active, staff = await self._call(
+            "dashboard", str(list_limit), str(active_limit), *sorted(self.config.centres)
+        )
+        q = [_text(v) for v in queues]
         w = [_text(v) for v in waiting]
-        s = [_text(v) for v in staff]
         a = [_text(v) for v in active]
-        return DashboardRows(
-            waiting=tuple(
-                WaitingRow(
-                    chat_id=w[i],
-                    place=float(w[i + 1]),
-                    queue=w[i + 2],
-                    county=w[i + 3] or None,
-                    language=w[i + 4],
-                    waiting_since=float(w[i + 5]),
-                    overflowed=w[i + 6] == "1",
-                    offered_to=w[i + 7] or None,
+        s = [_text(v) for v in staff]
+        listed: dict[str, list[dict[str, Any]]] = {}
+        for i in range(0, len(w), 7):
+            listed.setdefault(w[i], []).append(
+                waiting_entry(
+                    WaitingRow(
+                        chat_id=w[i + 1],
+                        place=0.0,
+                        queue=w[i],
+                        county=w[i + 2] or None,
+                        language=w[i + 3],
+                        waiting_since=float(w[i + 4]),
+                        overflowed=w[i + 5] == "1",
+                        offered_to=w[i + 6] or None,
+                    )
                 )
-                for i in range(0, len(w), 8)
-            ),
-            staff=tuple(
+            )
+        return assemble(
+            [
+                queue_row(
+                    q[i],
+                    int(q[i + 1]),
+                    int(q[i + 2]),
+                    float(q[i + 3]) if q[i + 3] else None,
+                    int(q[i + 4]),
+                )
+                for i in range(0, len(q), 5)
+            ],
+            listed,
+            [
+                active_entry(
+                    ActiveRow(
+                        chat_id=a[i],
+                        queue=a[i + 1],
+                        county=a[i + 2] or None,
+                        language=a[i + 3],
+                        counsellor_id=a[i + 4],
+                        answered_at=float(a[i + 5]) if a[i + 5] else None,
+                    )
+                )
+                for i in range(0, len(a), 6)
+            ],
+            [
                 StaffRow(
                     counsellor_id=s[i],
                     centre=s[i + 1] or None,
@@ -391,18 +434,7 @@ class RedisQueue:
                     load=int(s[i + 7]),
                 )
                 for i in range(0, len(s), 8)
-            ),
-            active=tuple(
-                ActiveRow(
-                    chat_id=a[i],
-                    queue=a[i + 1],
-                    county=a[i + 2] or None,
-                    language=a[i + 3],
-                    counsellor_id=a[i + 4],
-                    answered_at=float(a[i + 5]) if a[i + 5] else None,
-                )
-                for i in range(0, len(a), 6)
-            ),
+            ],
         )
 
     async def restore(self, state: State) -> None:

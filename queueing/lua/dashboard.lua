@@ -1,44 +1,70 @@
--- dashboard.lua: what the supervisor dashboard shows, read in one atomic step: every unanswered
--- chat and every counsellor with the chats they hold, a few fields each. Unlike snapshot.lua it
--- never touches closed chats (kept for a day) and decodes nothing. Runs without lib.lua.
+-- dashboard.lua: the supervisor dashboard's figures, worked out in one atomic step where the
+-- data is (`queueing.dashboard_view.dashboard_view` is the specification; tests hold the two
+-- together). Never touches closed chats (kept for a day). Runs without lib.lua.
 -- KEYS[1..20]  the routing keys, as listed in lib.lua
--- ARGV[1..n]   the county numbers with a centre
--- Returns {waiting, counsellors, active}, each a flat list of strings, rows one after another:
---   waiting      id, place, queue, county or "", language, waiting_since, overflowed ("1" or
---                ""), offer counsellor or ""                                  (8 values a row)
+-- ARGV[1]      how many waiting chats to list per queue
+-- ARGV[2]      how many active chats to list
+-- ARGV[3..n]   the county numbers with a centre
+-- Returns {queues, waiting, active, counsellors}, flat lists of strings, rows one after another:
+--   queues       queue, waiting, overflowed, oldest waiting_since or "", active    (5 a row)
+--   waiting      queue, id, county or "", language, waiting_since, overflowed ("1" or ""),
+--                offer counsellor or ""; the first ARGV[1] of each queue in order  (7 a row)
+--   active       id, queue, county or "", language, counsellor, first answered at or "";
+--                the ARGV[2] answered last (ties by id)                            (6 a row)
 --   counsellors  id, centre or "", national ("1" or ""), status, capacity, offer ("1" or ""),
---                grace ("1" or ""), active chats                             (8 values a row)
---   active       id, queue, county or "", language, counsellor id, first answered at or ""
---                                                                            (6 values a row)
+--                grace ("1" or ""), chats held                                    (8 a row)
 local call = redis.call
 local CHAT, COUNSELLOR, COUNSELLORS, LINE, LINE_POOL = KEYS[5], KEYS[6], KEYS[8], KEYS[10], KEYS[11]
+local LIST, ACTIVE = tonumber(ARGV[1]), tonumber(ARGV[2])
 
-local waiting, seen = {}, {}
-local function add_waiting(id, place)
-  if seen[id] then return end
-  seen[id] = true
+local order, queues, waiting = {}, {}, {}
+local function queue_of(name)
+  local q = queues[name]
+  if q == nil then
+    q = {waiting = 0, overflowed = 0, oldest = nil, oldest_text = '', active = 0}
+    queues[name] = q
+    order[#order + 1] = name
+  end
+  return q
+end
+local function count_waiting(name, id, f)
+  -- f: county, language, waiting_since, overflowed, offer_counsellor
+  local q = queue_of(name)
+  q.waiting = q.waiting + 1
+  if f[4] == '1' then q.overflowed = q.overflowed + 1 end
+  local since = tonumber(f[3])
+  if q.oldest == nil or since < q.oldest then q.oldest, q.oldest_text = since, f[3] end
+  if q.waiting <= LIST then
+    local n = #waiting
+    waiting[n + 1] = name
+    waiting[n + 2] = id
+    waiting[n + 3] = f[1] or ''
+    waiting[n + 4] = f[2] or ''
+    waiting[n + 5] = f[3]
+    waiting[n + 6] = f[4] or ''
+    waiting[n + 7] = f[5] or ''
+  end
+end
+for i = 3, #ARGV do
+  local county = ARGV[i]
+  queue_of(county)
+  -- A county's line holds its unanswered chats in queue order, overflowed ones too.
+  for _, id in ipairs(call('ZRANGE', LINE .. county, 0, -1)) do
+    count_waiting(county, id, call('HMGET', CHAT .. id, 'county', 'language', 'waiting_since',
+      'overflowed', 'offer_counsellor'))
+  end
+end
+queue_of('national')
+-- The national pool: the national queue's chats and the overflowed county chats (counted above).
+for _, id in ipairs(call('ZRANGE', LINE_POOL, 0, -1)) do
   local f = call('HMGET', CHAT .. id, 'queue', 'county', 'language', 'waiting_since',
     'overflowed', 'offer_counsellor')
-  local n = #waiting
-  waiting[n + 1] = id
-  waiting[n + 2] = place
-  waiting[n + 3] = f[1] or ''
-  waiting[n + 4] = f[2] or ''
-  waiting[n + 5] = f[3] or ''
-  waiting[n + 6] = f[4] or ''
-  waiting[n + 7] = f[5] or ''
-  waiting[n + 8] = f[6] or ''
+  if f[1] == 'national' then
+    count_waiting('national', id, {f[2], f[3], f[4], f[5], f[6]})
+  end
 end
--- A county's line holds its unanswered chats, overflowed ones too; the pool holds the national
--- queue's and the overflowed county chats (already seen).
-for i = 1, #ARGV do
-  local line = call('ZRANGE', LINE .. ARGV[i], 0, -1, 'WITHSCORES')
-  for j = 1, #line, 2 do add_waiting(line[j], line[j + 1]) end
-end
-local pool = call('ZRANGE', LINE_POOL, 0, -1, 'WITHSCORES')
-for j = 1, #pool, 2 do add_waiting(pool[j], pool[j + 1]) end
 
-local counsellors, active = {}, {}
+local counsellors, held_chats = {}, {}
 for _, id in ipairs(call('ZRANGE', COUNSELLORS, 0, -1)) do
   local f = call('HGETALL', COUNSELLOR .. id)
   local fields, held = {}, 0
@@ -48,13 +74,12 @@ for _, id in ipairs(call('ZRANGE', COUNSELLORS, 0, -1)) do
       held = held + 1
       local chat_id = string.sub(name, 3)
       local c = call('HMGET', CHAT .. chat_id, 'queue', 'county', 'language', 'first_answered_at')
-      local n = #active
-      active[n + 1] = chat_id
-      active[n + 2] = c[1] or ''
-      active[n + 3] = c[2] or ''
-      active[n + 4] = c[3] or ''
-      active[n + 5] = id
-      active[n + 6] = c[4] or ''
+      local q = queue_of(c[1])
+      q.active = q.active + 1
+      held_chats[#held_chats + 1] = {
+        id = chat_id, queue = c[1], county = c[2] or '', language = c[3] or '', counsellor = id,
+        at_text = c[4] or '', at = tonumber(c[4]) or 0,
+      }
     else
       fields[name] = f[k + 1]
     end
@@ -69,4 +94,31 @@ for _, id in ipairs(call('ZRANGE', COUNSELLORS, 0, -1)) do
   counsellors[n + 7] = fields.grace_until and '1' or ''
   counsellors[n + 8] = tostring(held)
 end
-return {waiting, counsellors, active}
+
+table.sort(held_chats, function(a, b)
+  if a.at ~= b.at then return a.at > b.at end
+  return a.id < b.id
+end)
+local active = {}
+for i = 1, math.min(ACTIVE, #held_chats) do
+  local c = held_chats[i]
+  local n = #active
+  active[n + 1] = c.id
+  active[n + 2] = c.queue
+  active[n + 3] = c.county
+  active[n + 4] = c.language
+  active[n + 5] = c.counsellor
+  active[n + 6] = c.at_text
+end
+
+local rows = {}
+for _, name in ipairs(order) do
+  local q = queues[name]
+  local n = #rows
+  rows[n + 1] = name
+  rows[n + 2] = tostring(q.waiting)
+  rows[n + 3] = tostring(q.overflowed)
+  rows[n + 4] = q.oldest_text
+  rows[n + 5] = tostring(q.active)
+end
+return {rows, waiting, active, counsellors}

@@ -3,7 +3,7 @@ the pure policy makes."""
 
 from __future__ import annotations
 
-from queueing.dashboard_view import dashboard_view, rows_of_state, waiting_and_available
+from queueing.dashboard_view import dashboard_view, rows_of_state
 from queueing.events import (
     AcceptOffer,
     ChatArrived,
@@ -70,7 +70,6 @@ def test_queues_count_chats_and_counsellors_by_what_they_can_do_now() -> None:
     assert (total["waiting"], total["active"]) == (3, 1)
     # Each counsellor once in the total.
     assert total["counsellors"] == {"available": 1, "busy": 1, "away": 1, "offline": 1}
-    assert waiting_and_available(rows_of_state(state)) == (3, 1)
 
 
 def test_lists_are_in_queue_order_cut_to_the_limit_and_hold_no_words() -> None:
