@@ -14,8 +14,12 @@
 --   counsellors  id, centre or "", national ("1" or ""), status, capacity, offer ("1" or ""),
 --                grace ("1" or ""), chats held                                    (8 a row)
 local call = redis.call
-local CHAT, COUNSELLOR, COUNSELLORS, LINE, LINE_POOL = KEYS[5], KEYS[6], KEYS[8], KEYS[10], KEYS[11]
+local CHAT, COUNSELLOR, COUNSELLORS = KEYS[5], KEYS[6], KEYS[8]
+local LINE, LINE_POOL = KEYS[10], KEYS[11]
 local LIST, ACTIVE = tonumber(ARGV[1]), tonumber(ARGV[2])
+
+local BACK = 4503599627370496 -- places from here on are first arrivals (lib.lua BACK)
+local FRESH = KEYS[12]
 
 local order, queues, waiting = {}, {}, {}
 local function queue_of(name)
@@ -27,42 +31,67 @@ local function queue_of(name)
   end
   return q
 end
-local function count_waiting(name, id, f)
-  -- f: county, language, waiting_since, overflowed, offer_counsellor
-  local q = queue_of(name)
-  q.waiting = q.waiting + 1
-  if f[4] == '1' then q.overflowed = q.overflowed + 1 end
-  local since = tonumber(f[3])
-  if q.oldest == nil or since < q.oldest then q.oldest, q.oldest_text = since, f[3] end
-  if q.waiting <= LIST then
-    local n = #waiting
-    waiting[n + 1] = name
-    waiting[n + 2] = id
-    waiting[n + 3] = f[1] or ''
-    waiting[n + 4] = f[2] or ''
-    waiting[n + 5] = f[3]
-    waiting[n + 6] = f[4] or ''
-    waiting[n + 7] = f[5] or ''
+local function list(name, id)
+  local f = call('HMGET', CHAT .. id, 'county', 'language', 'waiting_since', 'overflowed',
+    'offer_counsellor')
+  local n = #waiting
+  waiting[n + 1] = name
+  waiting[n + 2] = id
+  waiting[n + 3] = f[1] or ''
+  waiting[n + 4] = f[2] or ''
+  waiting[n + 5] = f[3]
+  waiting[n + 6] = f[4] or ''
+  waiting[n + 7] = f[5] or ''
+end
+-- The longest wait of a line: a chat waits since it (last) joined the queue, so a first
+-- arrival waits since it arrived, and first arrivals stand in the order they came; only chats
+-- handed back, at the head of the line, can have waited longer than the first of them. So it
+-- is the earliest of the handed-back chats and the first first arrival.
+local function oldest(q, line, places, keep)
+  for i = 1, #line do
+    local id = line[i]
+    if keep == nil or keep(id) then
+      local text = call('HGET', CHAT .. id, 'waiting_since')
+      local since = tonumber(text)
+      if q.oldest == nil or since < q.oldest then q.oldest, q.oldest_text = since, text end
+      if tonumber(places[i]) >= BACK then return end
+    end
   end
 end
+local function ids_and_places(key)
+  local found = call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  local ids, places = {}, {}
+  for j = 1, #found, 2 do
+    ids[#ids + 1] = found[j]
+    places[#places + 1] = found[j + 1]
+  end
+  return ids, places
+end
+
+local in_county = {}
 for i = 3, #ARGV do
   local county = ARGV[i]
-  queue_of(county)
-  -- A county's line holds its unanswered chats in queue order, overflowed ones too.
-  for _, id in ipairs(call('ZRANGE', LINE .. county, 0, -1)) do
-    count_waiting(county, id, call('HMGET', CHAT .. id, 'county', 'language', 'waiting_since',
-      'overflowed', 'offer_counsellor'))
+  local q = queue_of(county)
+  -- A county's line holds its unanswered chats in queue order, overflowed ones too; its
+  -- "fresh" set those not overflowed.
+  local line, places = ids_and_places(LINE .. county)
+  for _, id in ipairs(line) do in_county[id] = true end
+  q.waiting = #line
+  q.overflowed = #line - call('ZCARD', FRESH .. county)
+  for j = 1, math.min(LIST, #line) do list(county, line[j]) end
+  oldest(q, line, places, nil)
+end
+-- The national pool: the national queue's chats and the overflowed county chats (above).
+local q = queue_of('national')
+local pool, places = ids_and_places(LINE_POOL)
+local national = function(id) return not in_county[id] end
+for _, id in ipairs(pool) do
+  if national(id) then
+    q.waiting = q.waiting + 1
+    if q.waiting <= LIST then list('national', id) end
   end
 end
-queue_of('national')
--- The national pool: the national queue's chats and the overflowed county chats (counted above).
-for _, id in ipairs(call('ZRANGE', LINE_POOL, 0, -1)) do
-  local f = call('HMGET', CHAT .. id, 'queue', 'county', 'language', 'waiting_since',
-    'overflowed', 'offer_counsellor')
-  if f[1] == 'national' then
-    count_waiting('national', id, {f[2], f[3], f[4], f[5], f[6]})
-  end
-end
+oldest(q, pool, places, national)
 
 local counsellors, held_chats = {}, {}
 for _, id in ipairs(call('ZRANGE', COUNSELLORS, 0, -1)) do
