@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -88,7 +89,7 @@ class Dashboard:
         self._today: dict[str, Any] | None = None
         self._today_dirty = asyncio.Event()
         self._sinks: set[Sink] = set()
-        self._sent: dict[Sink, str] = {}  # the content each socket was last sent
+        self._sent: dict[Sink, dict[str, str]] = {}  # the parts each socket has
         self._dirty = asyncio.Event()
         self._since: dict[str, float] = {}  # counsellor id -> when their status last changed
         self._names: dict[str, str] = {}
@@ -122,9 +123,11 @@ class Dashboard:
 
     # ------------------------------------------------------------------ computing
 
-    async def render(self, now: float | None = None) -> tuple[str, str]:
-        """The `dashboard` frame as of now, and its content without the time (equal content
-        means nothing changed: the view holds times, never durations)."""
+    async def render(self, now: float | None = None) -> dict[str, str]:
+        """The dashboard as of now, as its parts, each encoded: "queues", "total", "active",
+        "counsellors", "centres", "history", "today", and "waiting:<queue>" for each queue
+        with chats waiting. A part whose text did not change did not change: the view holds
+        times, never durations."""
         now = time.time() if now is None else now
         view = await self._queue.dashboard()
         await self._read_names(now)
@@ -137,10 +140,11 @@ class Dashboard:
         view["centres"] = self._centres
         view["history"] = await self.history(now)
         view["today"] = self._today
-        content = json.dumps(view, ensure_ascii=False)
-        # One encoding for both: the frame is the content with the envelope in front.
-        head = server_frame("dashboard", at=now)
-        return f"{head[:-1]}, {content[1:]}", content
+        waiting = view.pop("waiting")
+        parts = {name: json.dumps(value, ensure_ascii=False) for name, value in view.items()}
+        for queue, listed in waiting.items():
+            parts[f"waiting:{queue}"] = json.dumps(listed, ensure_ascii=False)
+        return parts
 
     async def _read_names(self, now: float) -> None:
         if now - self._names_read < NAMES_SECONDS and self._names:
@@ -224,16 +228,28 @@ class Dashboard:
             self._dirty.clear()
             last_push = time.monotonic()
             try:
-                text, content = await self.render()
+                parts = await self.render()
             except (OSError, redis.RedisError, asyncpg.PostgresError) as error:
                 log.warning("dashboard.render_failed", error=type(error).__name__)
                 await asyncio.sleep(1.0)
                 continue
-            # Sockets that have the same content already are sent nothing.
-            for sink in list(self._sinks):
-                if self._sent.get(sink) != content:
-                    sink.send(text)
-                    self._sent[sink] = content
+            self.push(parts, time.time())
+
+    def push(self, parts: dict[str, str], now: float) -> None:
+        """Send each socket the parts that differ from what it was sent last (nothing if none
+        do); sockets that were sent the same share one encoded frame."""
+        frames: dict[tuple[str, ...], str] = {}
+        for sink in list(self._sinks):
+            sent = self._sent.get(sink, {})
+            changed = tuple(name for name, text in parts.items() if sent.get(name) != text)
+            gone = tuple(name for name in sent if name not in parts)
+            if not changed and not gone:
+                continue
+            key = (*changed, "-", *gone)
+            if key not in frames:
+                frames[key] = delta_frame(parts, changed, gone, now)
+            sink.send(frames[key])
+            self._sent[sink] = parts
 
     async def run_today(self) -> None:
         """Keep today's figures fresh while anyone watches here; until cancelled."""
@@ -282,3 +298,24 @@ def _today_row(queue: str, figures: Figures) -> dict[str, Any]:
         "survey_count": figures.survey_count,
         "survey_average": figures.survey_average,
     }
+
+
+def delta_frame(
+    parts: dict[str, str], changed: Sequence[str], gone: Sequence[str], at: float
+) -> str:
+    """A `dashboard` frame with the changed parts (already encoded) and, for each queue whose
+    waiting list emptied, an empty list."""
+    fields = [f'"{name}": {parts[name]}' for name in changed if not name.startswith("waiting:")]
+    waiting = [
+        f"{json.dumps(name.removeprefix('waiting:'))}: {parts[name]}"
+        for name in changed
+        if name.startswith("waiting:")
+    ]
+    waiting += [f"{json.dumps(name.removeprefix('waiting:'))}: {EMPTY_LIST}" for name in gone]
+    if waiting:
+        fields.append(f'"waiting": {{{", ".join(waiting)}}}')
+    head = server_frame("dashboard", at=at)
+    return f"{head[:-1]}, {', '.join(fields)}}}" if fields else head
+
+
+EMPTY_LIST = json.dumps({"count": 0, "chats": []})

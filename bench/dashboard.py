@@ -82,6 +82,7 @@ from app.settings import load_settings
 from app.users import create_user
 from chat.frames import server_frame
 from queueing.redis_queue import RedisQueue
+from tests.support.dashboard import merged
 from tests.support.environment import database_url_named
 from tests.support.server import ServerProcess
 
@@ -177,38 +178,41 @@ class Shown:
 
 
 class FrameReader:
-    """Parses each distinct dashboard frame once: every supervisor socket of an instance gets the
-    same text, and parsing it 25 times would slow the receipts the benchmark stamps."""
+    """Parses each distinct frame once: the supervisor sockets of an instance get the same texts
+    (each carries the parts of the dashboard that changed), and parsing one 25 times would slow
+    the receipts the benchmark stamps."""
 
     def __init__(self, flippers: list[str]) -> None:
         self.flippers = flippers
-        self.cache: dict[str, Shown | None] = {}
+        self.cache: dict[str, dict[str, Any]] = {}
 
-    def read(self, raw: str) -> Shown | None:
-        # The first characters hold the frame type and `at`, unique to one push of one instance.
-        key = raw[:100]
-        if key in self.cache:
-            return self.cache[key]
-        received = json.loads(raw)
-        shown = None
-        if received.get("type") == "dashboard":
-            probe = next(q for q in received["queues"] if q["queue"] == PROBE_COUNTY)
-            states = {
-                row["counsellor_id"]: row["state"]
-                for row in received["counsellors"]
-                if row["counsellor_id"] in self.flippers
-            }
-            total = received["total"]
-            shown = Shown(
-                received["at"],
-                probe["waiting"],
-                states,
-                total["waiting"],
-                total["active"],
-                len(raw.encode()),
-            )
-        self.cache[key] = shown
-        return shown
+    def read(self, raw: str, view: dict[str, Any]) -> tuple[dict[str, Any], Shown | None]:
+        """The socket's dashboard with this frame merged in, and what it shows (None if the
+        frame is not a dashboard frame)."""
+        received = self.cache.get(raw)
+        if received is None:
+            received = self.cache[raw] = json.loads(raw)
+            if len(self.cache) > 1000:
+                self.cache.clear()
+        if received.get("type") != "dashboard":
+            return view, None
+        view = merged(view, received)
+        probe = next(q for q in view["queues"] if q["queue"] == PROBE_COUNTY)
+        states = {
+            row["counsellor_id"]: row["state"]
+            for row in view["counsellors"]
+            if row["counsellor_id"] in self.flippers
+        }
+        total = view["total"]
+        shown = Shown(
+            received["at"],
+            probe["waiting"],
+            states,
+            total["waiting"],
+            total["active"],
+            len(raw.encode()),
+        )
+        return view, shown
 
 
 @dataclass(eq=False)
@@ -219,6 +223,7 @@ class Supervisor:
     socket: ClientConnection
     received: list[float] = field(default_factory=list)
     shown: list[Shown] = field(default_factory=list)
+    view: dict[str, Any] = field(default_factory=dict)  # the dashboard as its frames built it
     closed: int | None = None
 
 
@@ -429,7 +434,7 @@ class Load:
         try:
             async for raw in supervisor.socket:
                 now = time.time()
-                shown = self.reader.read(str(raw))
+                supervisor.view, shown = self.reader.read(str(raw), supervisor.view)
                 if shown is not None:
                     supervisor.received.append(now)
                     supervisor.shown.append(shown)

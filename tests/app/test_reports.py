@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from app.seed import DEMO_PASSWORD
 from tests.support.aio import run_sync
+from tests.support.dashboard import merged
 from tests.support.environment import RunEnvironment
 from tests.support.server import ServerProcess
 from tests.support.sockets import (
@@ -521,12 +522,15 @@ async def dashboard_where(
         ws_url(server.url, "/ws/supervisor"),
         additional_headers={**cookie_header, "Origin": server.url},
     )
+    view: dict[str, Any] = {}
     try:
         async with asyncio.timeout(within):
             while True:
                 frame: dict[str, Any] = json.loads(await socket.recv())
-                if frame["type"] == "dashboard" and holds(frame):
-                    return frame
+                if frame["type"] == "dashboard":
+                    view = merged(view, frame)
+                    if holds(view):
+                        return view
     finally:
         await socket.close()
 

@@ -39,6 +39,24 @@ function number(value, digits = 1) {
   return value === null || value === undefined ? "–" : value.toFixed(digits);
 }
 
+// Each dashboard frame carries the parts that changed since the last one (the first, all of
+// them); a queue's waiting list with count 0 is gone.
+function merged(view, frame) {
+  const out = { ...(view || {}), waiting: { ...((view && view.waiting) || {}) } };
+  for (const [name, value] of Object.entries(frame)) {
+    if (name === "v" || name === "type") continue;
+    if (name === "waiting") {
+      for (const [queue, listed] of Object.entries(value)) {
+        if (listed.count) out.waiting[queue] = listed;
+        else delete out.waiting[queue];
+      }
+    } else {
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
 class Dashboard {
   constructor() {
     const $ = (id) => document.getElementById(id);
@@ -89,6 +107,7 @@ class Dashboard {
     } else if (name === "reconnecting") {
       box.textContent = _("The connection was lost. Reconnecting… The figures shown are not live.");
       this.observed.clear();
+      this.frame = null; // the new connection starts with the whole dashboard
     } else if (code === 4401 || code === 4410) {
       box.textContent = _("Your session has ended. Please sign in again.");
       this.el.signIn.hidden = false;
@@ -104,8 +123,8 @@ class Dashboard {
       case "dashboard":
         if (!this.frame) this.socket.ready();
         observeServerTime(frame.at);
-        this.frame = frame;
-        this.centres = frame.centres || {};
+        this.frame = merged(this.frame, frame);
+        this.centres = this.frame.centres || {};
         this.draw();
         break;
       case "applied":
