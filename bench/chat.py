@@ -53,7 +53,6 @@ import asyncio
 import json
 import math
 import os
-import resource
 import secrets
 import sys
 import tempfile
@@ -74,6 +73,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.database import drop_database
 from app.migrator import migrate
 from app.users import create_user
+from bench.measure import (
+    cpu_seconds,
+    machine_busy_seconds,
+    percentile,
+    raise_file_limit,
+    service_environment,
+    waiting_seconds,
+)
 from tests.support.environment import database_url_named
 from tests.support.server import ServerProcess
 
@@ -115,13 +122,6 @@ TROUBLE = frozenset(
 )
 # A generator answers with every latency of a step on one line.
 PIPE_LIMIT = 2**27
-
-
-def percentile(samples: list[float], share: float) -> float:
-    if not samples:
-        return float("nan")
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def frame(frame_type: str, **fields: Any) -> str:
@@ -481,31 +481,6 @@ async def generator_main() -> None:
 # --------------------------------------------------------------------------- coordinator side
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used; 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def waiting_seconds(pid: int) -> float:
-    """Time the process's main thread spent runnable but waiting for a CPU (schedstat)."""
-    try:
-        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
-    except OSError:
-        return 0.0
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy (all cores, everything but idle and iowait)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
-
-
-# The server processes, whose time runnable but without a CPU is measured too: on a machine
-# shared with other work, a server short of CPU queues frames whatever its own cost.
 SERVERS = ("a", "b")
 
 
@@ -695,15 +670,6 @@ class Generators:
                 await process.wait()
 
 
-def raise_file_limit(needed: int) -> int:
-    """Raise this process's open-files limit to the hard limit (children inherit it)."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        raise SystemExit(f"the open-files hard limit is {hard}; {needed} are needed")
-    return hard
-
-
 async def ramp(generators: Generators) -> list[Outcome]:
     """Step the rate up until a step is not held (or a seeker's socket closed)."""
     steps: list[Outcome] = []
@@ -828,15 +794,7 @@ async def main() -> None:
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     logs = Path(tempfile.mkdtemp(prefix="eguide-bench-"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "EGUIDE_REDIS_PREFIX": prefix,
-        "EGUIDE_LOG_LEVEL": "warning",
-        # Every simulated seeker comes from 127.0.0.1.
-        "EGUIDE_CHAT_STARTS_PER_ADDRESS": "100000",
-    }
+    env = service_environment(database_url, redis_url, prefix)
     try:
         await prepare_database(database_url)
         with ServerProcess(env, logs / "a.log") as a, ServerProcess(env, logs / "b.log") as b:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import resource
 import secrets
 import sys
 import tempfile
@@ -51,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.database import drop_database
 from app.migrator import migrate
+from bench.measure import cpu_seconds, raise_file_limit, service_environment
 from tests.support.environment import database_url_named
 from tests.support.server import ServerProcess
 
@@ -90,27 +90,12 @@ class Seekers:
         return sorted(self.places.values()) == list(range(1, total + 1))
 
 
-def raise_file_limit(needed: int) -> int:
-    """Raise this process's open-files limit to the hard limit (children inherit it)."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        raise SystemExit(f"the open-files hard limit is {hard}; {needed} are needed")
-    return hard
-
-
 def rss_kib(pid: int) -> int:
     """The process's resident set size in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for process {pid}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def listen(socket: ClientConnection, chat_id: str, seekers: Seekers) -> None:
@@ -254,13 +239,7 @@ async def main() -> None:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     logs = Path(tempfile.mkdtemp(prefix="eguide-bench-"))
     env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "EGUIDE_REDIS_PREFIX": prefix,
-        "EGUIDE_LOG_LEVEL": "warning",
-        # Every simulated seeker comes from 127.0.0.1.
-        "EGUIDE_CHAT_STARTS_PER_ADDRESS": "100000",
+        **service_environment(database_url, redis_url, prefix),
         "EGUIDE_DB_POOL_MAX": "20",
     }
     try:

@@ -80,6 +80,14 @@ from app.redis_client import create_redis
 from app.routing_config import load_routing_config
 from app.settings import load_settings
 from app.users import create_user
+from bench.measure import (
+    cpu_seconds,
+    machine_busy_seconds,
+    percentile,
+    raise_file_limit,
+    service_environment,
+    waiting_seconds,
+)
 from chat.frames import server_frame
 from queueing.redis_queue import RedisQueue
 from tests.support.dashboard import merged
@@ -119,13 +127,6 @@ SEEKER_GRACE_SECONDS = 3600
 LAG_TICK = 0.01  # the loop-lag probe's sleep
 PASSWORD = "bench-password-123"  # noqa: S105 - a throwaway account in a throwaway database
 SESSION_COOKIE = "eguide_session"
-
-
-def percentile(samples: list[float], share: float) -> float:
-    if not samples:
-        return float("nan")
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def spread(samples: list[float]) -> str:
@@ -546,29 +547,6 @@ async def create_accounts(database_url: str) -> list[tuple[int, str]]:
 # --------------------------------------------------------------------------- measuring
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used; 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def waiting_seconds(pid: int) -> float:
-    """Time the process's main thread spent runnable but waiting for a CPU (schedstat)."""
-    try:
-        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
-    except OSError:
-        return 0.0
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy (all cores, everything but idle and iowait)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
-
-
 def own_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -848,15 +826,6 @@ def report(
     )
 
 
-def raise_file_limit(needed: int) -> int:
-    """Raise this process's open-files limit to the hard limit (children inherit it)."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        raise SystemExit(f"the open-files hard limit is {hard}; {needed} are needed")
-    return hard
-
-
 async def prepare_database(url: str) -> None:
     await migrate(url)
     conn = await asyncpg.connect(url)
@@ -878,13 +847,7 @@ async def main() -> None:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     logs = Path(tempfile.mkdtemp(prefix="eguide-bench-"))
     env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "EGUIDE_REDIS_PREFIX": prefix,
-        "EGUIDE_LOG_LEVEL": "warning",
-        # Every simulated seeker comes from 127.0.0.1.
-        "EGUIDE_CHAT_STARTS_PER_ADDRESS": "100000",
+        **service_environment(database_url, redis_url, prefix),
         "EGUIDE_SEEKER_GRACE_SECONDS": str(SEEKER_GRACE_SECONDS),
     }
     try:

@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.database import drop_database
 from app.migrator import migrate
 from app.users import create_user
+from bench.measure import percentile, service_environment
 from queueing.keys import RoutingKeys
 from tests.support.environment import database_url_named
 from tests.support.server import ServerProcess
@@ -254,11 +255,6 @@ async def measure_engine(prefix: str) -> float:
     return sum(int(out.decode().split()[-1]) for out, _ in outputs) / elapsed
 
 
-def percentile(samples: list[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
 async def main() -> None:
     run = secrets.token_hex(4)
     database_url = database_url_named(f"eguide_bench_{run}")
@@ -267,13 +263,7 @@ async def main() -> None:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     logs = Path(tempfile.mkdtemp(prefix="eguide-bench-"))
     env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "EGUIDE_REDIS_PREFIX": prefix,
-        "EGUIDE_LOG_LEVEL": "warning",
-        # Every simulated seeker comes from 127.0.0.1.
-        "EGUIDE_CHAT_STARTS_PER_ADDRESS": "100000",
+        **service_environment(database_url, redis_url, prefix),
         "EGUIDE_DB_POOL_MAX": "20",
         # Benchmark consoles accept and end chats far faster than any person could.
         "EGUIDE_COUNSELLOR_FRAME_RATE": "100000",

@@ -1,0 +1,61 @@
+"""What every benchmark measures the same way: CPU time and waits from /proc, percentiles, the
+open-files limit, and the environment of the servers it starts."""
+
+from __future__ import annotations
+
+import os
+import resource
+from pathlib import Path
+
+
+def percentile(samples: list[float], share: float) -> float:
+    """The sample at `share` (0..1) of the sorted samples; NaN when there are none."""
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def waiting_seconds(pid: int) -> float:
+    """Time the process's main thread spent runnable but waiting for a CPU (schedstat)."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except OSError:
+        return 0.0
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores, everything but idle and iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def raise_file_limit(needed: int) -> int:
+    """Raise this process's open-files limit to the hard limit (children inherit it)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise SystemExit(f"the open-files hard limit is {hard}; {needed} are needed")
+    return hard
+
+
+def service_environment(database_url: str, redis_url: str, prefix: str) -> dict[str, str]:
+    """The environment of the `eguide serve` processes a benchmark starts."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "EGUIDE_REDIS_PREFIX": prefix,
+        "EGUIDE_LOG_LEVEL": "warning",
+        # Every simulated seeker comes from 127.0.0.1.
+        "EGUIDE_CHAT_STARTS_PER_ADDRESS": "100000",
+    }
