@@ -107,26 +107,38 @@ async def test_disabling_an_account_closes_all_its_consoles_on_every_instance(
     env: dict[str, str],
 ) -> None:
     username = await new_counsellor(module_env)
+    consoles = await a_console_on_each(instances, username)
+    await eguide(env, "user", "disable", username)
+    for console in consoles:
+        assert await closed_with(console, within=1.0) == 4410
+
+
+async def a_console_on_each(
+    instances: tuple[ServerProcess, ServerProcess], username: str
+) -> list[ClientConnection]:
+    """A console of the counsellor on each instance, each with a session of its own."""
     consoles = []
     for server in instances:
         browser = await signed_in(server, username)
         consoles.append(await open_counsellor(server.url, cookie_of(browser)))
         await browser.aclose()
-    disable = await asyncio.create_subprocess_exec(
+    return consoles
+
+
+async def eguide(env: dict[str, str], *args: str, typed: bytes | None = None) -> None:
+    """Run the `eguide` command line (typing `typed` into it) and expect it to succeed."""
+    command = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "app",
-        "user",
-        "disable",
-        username,
+        *args,
         env=env,
+        stdin=asyncio.subprocess.PIPE if typed is not None else None,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    _, errors = await asyncio.wait_for(disable.communicate(), 60)
-    assert disable.returncode == 0, errors.decode()
-    for console in consoles:
-        assert await closed_with(console, within=1.0) == 4410
+    _, errors = await asyncio.wait_for(command.communicate(typed), 60)
+    assert command.returncode == 0, errors.decode()
 
 
 async def admin_signed_in(server: ServerProcess) -> httpx.AsyncClient:
@@ -146,25 +158,8 @@ async def test_a_new_password_from_the_command_line_closes_every_console_within_
     env: dict[str, str],
 ) -> None:
     username = await new_counsellor(module_env)
-    consoles = []
-    for server in instances:
-        browser = await signed_in(server, username)
-        consoles.append(await open_counsellor(server.url, cookie_of(browser)))
-        await browser.aclose()
-    change = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app",
-        "user",
-        "password",
-        username,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, errors = await asyncio.wait_for(change.communicate(b"a-changed-password\n"), 60)
-    assert change.returncode == 0, errors.decode()
+    consoles = await a_console_on_each(instances, username)
+    await eguide(env, "user", "password", username, typed=b"a-changed-password\n")
     for console in consoles:
         assert await closed_with(console, within=1.0) == 4410
 
