@@ -27,7 +27,7 @@ from app.seed import DEMO_PASSWORD
 from tests.support.aio import run_sync
 from tests.support.dashboard import merged
 from tests.support.environment import RunEnvironment
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, two_instances
 from tests.support.sockets import (
     open_counsellor,
     open_seeker,
@@ -70,9 +70,8 @@ def instances(
         EGUIDE_REDIS_PREFIX=f"{module_env.redis_prefix}{secrets.token_hex(3)}:",
         EGUIDE_SERVICE_LEVEL_SECONDS=str(TARGET),
     )
-    logs = tmp_path_factory.mktemp("reports")
-    with ServerProcess(env, logs / "a.log") as first, ServerProcess(env, logs / "b.log") as second:
-        yield first, second
+    with two_instances(env, tmp_path_factory.mktemp("reports")) as pair:
+        yield pair
 
 
 # ---------------------------------------------------------------------- access

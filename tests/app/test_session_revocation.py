@@ -17,7 +17,7 @@ from app.seed import DEMO_PASSWORD
 from app.users import create_user
 from tests.support.environment import RunEnvironment
 from tests.support.forms import csrf_token
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, two_instances
 from tests.support.sockets import open_console, open_counsellor
 
 PASSWORD = "revocation-test-password"
@@ -34,9 +34,8 @@ def env(module_env: RunEnvironment) -> dict[str, str]:
 def instances(
     env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    logs = tmp_path_factory.mktemp("revocation")
-    with ServerProcess(env, logs / "a.log") as first, ServerProcess(env, logs / "b.log") as second:
-        yield first, second
+    with two_instances(env, tmp_path_factory.mktemp("revocation")) as pair:
+        yield pair
 
 
 async def signed_in(server: ServerProcess, username: str) -> httpx.AsyncClient:

@@ -17,7 +17,7 @@ from websockets.asyncio.client import ClientConnection
 
 from app.seed import DEMO_PASSWORD
 from tests.support.environment import RunEnvironment
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, two_instances
 from tests.support.sockets import (
     open_console,
     open_counsellor,
@@ -36,9 +36,8 @@ def instances(
     env = module_env.variables(
         EGUIDE_REDIS_PREFIX=f"{module_env.redis_prefix}{secrets.token_hex(3)}:"
     )
-    logs = tmp_path_factory.mktemp("live")
-    with ServerProcess(env, logs / "a.log") as first, ServerProcess(env, logs / "b.log") as second:
-        yield first, second
+    with two_instances(env, tmp_path_factory.mktemp("live")) as pair:
+        yield pair
 
 
 @pytest.fixture

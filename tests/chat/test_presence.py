@@ -12,7 +12,7 @@ import pytest
 
 from app.seed import DEMO_PASSWORD
 from tests.support.environment import RunEnvironment
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, two_instances
 from tests.support.sockets import (
     open_console,
     open_seeker,
@@ -35,9 +35,8 @@ def instances(
         EGUIDE_SEEKER_GRACE_SECONDS=str(int(GRACE)),
         EGUIDE_COUNSELLOR_GRACE_SECONDS=str(int(GRACE)),
     )
-    logs = tmp_path_factory.mktemp("presence")
-    with ServerProcess(env, logs / "a.log") as first, ServerProcess(env, logs / "b.log") as second:
-        yield first, second
+    with two_instances(env, tmp_path_factory.mktemp("presence")) as pair:
+        yield pair
 
 
 @pytest.fixture

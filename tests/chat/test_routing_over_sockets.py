@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.seed import DEMO_PASSWORD
 from tests.support.environment import RunEnvironment
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, two_instances
 from tests.support.sockets import (
     open_counsellor,
     open_seeker,
@@ -35,9 +35,8 @@ def instances(
     env = module_env.variables(
         EGUIDE_REDIS_PREFIX=f"{module_env.redis_prefix}{secrets.token_hex(3)}:"
     )
-    logs = tmp_path_factory.mktemp("instances")
-    with ServerProcess(env, logs / "a.log") as first, ServerProcess(env, logs / "b.log") as second:
-        yield first, second
+    with two_instances(env, tmp_path_factory.mktemp("instances")) as pair:
+        yield pair
 
 
 async def test_a_seeker_on_one_instance_is_offered_to_a_counsellor_on_the_other(

@@ -20,7 +20,7 @@ from tests.support.aio import run_sync
 from tests.support.browser import assert_accessible, screenshot
 from tests.support.environment import RunEnvironment
 from tests.support.parties import colleague, seeker
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, two_instances
 
 # A noisy two-core machine runs two servers, PostgreSQL, Redis and Chromium at once: give every
 # expectation room. Nothing here sleeps; Playwright waits until the page shows what is expected.
@@ -49,10 +49,8 @@ def instances(
     module_env: RunEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Two instances of one deployment: the console on the first, seekers on the second."""
-    logs = tmp_path_factory.mktemp("console")
-    env = module_env.variables()
-    with ServerProcess(env, logs / "a.log") as first, ServerProcess(env, logs / "b.log") as second:
-        yield first, second
+    with two_instances(module_env.variables(), tmp_path_factory.mktemp("console")) as pair:
+        yield pair
 
 
 # --------------------------------------------------------------------------- the page

@@ -37,7 +37,7 @@ from app.seed import DEMO_PASSWORD
 from tests.support.aio import run_sync
 from tests.support.browser import SCREENSHOTS, assert_accessible, screenshot
 from tests.support.environment import RunEnvironment
-from tests.support.server import ServerProcess, free_port
+from tests.support.server import ServerProcess, free_port, two_instances
 from tests.support.sockets import staff_cookie, ws_url
 
 pytestmark = pytest.mark.browser
@@ -103,9 +103,8 @@ def instances(
         # The one other site allowed to show the chat in its pages.
         EGUIDE_WIDGET_HOSTS=OTHER_SITE,
     )
-    logs = tmp_path_factory.mktemp("widget")
-    with ServerProcess(env, logs / "a.log") as first, ServerProcess(env, logs / "b.log") as second:
-        yield first, second
+    with two_instances(env, tmp_path_factory.mktemp("widget")) as pair:
+        yield pair
 
 
 @pytest.fixture(autouse=True, scope="module")
