@@ -121,6 +121,10 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _time(text: str) -> float | None:
+    return float(text) if text else None
+
+
 def _pairs(flat: Sequence[object]) -> dict[str, str]:
     items = [_text(item) for item in flat]
     return dict(zip(items[::2], items[1::2], strict=True))
@@ -175,6 +179,9 @@ class RedisQueue:
         self._digest = self._config_fields["digest"]
         self._closings = _ClosingTimes(config)
         self._configured = False
+        # What never changes while a chat is answered by one counsellor (queue, county,
+        # language, answer time), read once per (chat, counsellor) for the dashboard.
+        self._answered: dict[tuple[str, str], tuple[str, str | None, str, float | None]] = {}
 
     async def _call(self, name: str, *args: str) -> Any:
         return await self._scripts[name](keys=self._key_list, args=list(args))
@@ -372,10 +379,11 @@ class RedisQueue:
         self, list_limit: int = LIST_LIMIT, active_limit: int = ACTIVE_LIMIT
     ) -> dict[str, Any]:
         """The live dashboard (`dashboard_view.dashboard_view` of the state), worked out in
-        Redis by `lua/dashboard.lua` in one atomic step that skips closed chats: only the
-        figures and the listed chats come back."""
+        Redis by `lua/dashboard.lua` in one atomic step that skips closed chats: the figures,
+        the listed waiting chats, and the ids of the chats being answered, whose unchanging
+        fields this instance reads once and keeps."""
         queues, waiting, active, staff = await self._call(
-            "dashboard", str(list_limit), str(active_limit), *sorted(self.config.centres)
+            "dashboard", str(list_limit), *sorted(self.config.centres)
         )
         q = [_text(v) for v in queues]
         w = [_text(v) for v in waiting]
@@ -397,31 +405,20 @@ class RedisQueue:
                     )
                 )
             )
+        answered = await self._answered_chats(list(zip(a[::2], a[1::2], strict=True)))
+        rows = {
+            q[i]: queue_row(
+                q[i], int(q[i + 1]), int(q[i + 2]), float(q[i + 3]) if q[i + 3] else None
+            )
+            for i in range(0, len(q), 4)
+        }
+        for chat in answered:
+            rows.setdefault(chat.queue, queue_row(chat.queue))["active"] += 1
+        newest = sorted(answered, key=lambda c: (-(c.answered_at or 0.0), c.chat_id))
         return assemble(
-            [
-                queue_row(
-                    q[i],
-                    int(q[i + 1]),
-                    int(q[i + 2]),
-                    float(q[i + 3]) if q[i + 3] else None,
-                    int(q[i + 4]),
-                )
-                for i in range(0, len(q), 5)
-            ],
+            list(rows.values()),
             listed,
-            [
-                active_entry(
-                    ActiveRow(
-                        chat_id=a[i],
-                        queue=a[i + 1],
-                        county=a[i + 2] or None,
-                        language=a[i + 3],
-                        counsellor_id=a[i + 4],
-                        answered_at=float(a[i + 5]) if a[i + 5] else None,
-                    )
-                )
-                for i in range(0, len(a), 6)
-            ],
+            [active_entry(chat) for chat in newest[:active_limit]],
             [
                 StaffRow(
                     counsellor_id=s[i],
@@ -436,6 +433,34 @@ class RedisQueue:
                 for i in range(0, len(s), 8)
             ],
         )
+
+    async def _answered_chats(self, pairs: list[tuple[str, str]]) -> list[ActiveRow]:
+        """The chats being answered, from (chat, counsellor) pairs: what is not known yet is
+        read in one round trip, and what is no longer answered is forgotten."""
+        unknown = [pair for pair in pairs if pair not in self._answered]
+        if unknown:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for chat_id, _ in unknown:
+                    pipe.hmget(
+                        self.keys.chat_prefix() + chat_id,
+                        "queue",
+                        "county",
+                        "language",
+                        "first_answered_at",
+                    )
+                replies = await pipe.execute()
+            for pair, (queue, county, language, at) in zip(unknown, replies, strict=True):
+                self._answered[pair] = (
+                    _text(queue),
+                    _text(county) if county else None,
+                    _text(language),
+                    float(_text(at)) if at else None,
+                )
+        self._answered = {pair: self._answered[pair] for pair in pairs}
+        return [
+            ActiveRow(chat_id, queue, county, language, counsellor_id, at)
+            for (chat_id, counsellor_id), (queue, county, language, at) in self._answered.items()
+        ]
 
     async def restore(self, state: State) -> None:
         """Replace the routing state by `state` (e.g. rebuilt from PostgreSQL after Redis lost

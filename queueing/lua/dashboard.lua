@@ -3,20 +3,20 @@
 -- together). Never touches closed chats (kept for a day). Runs without lib.lua.
 -- KEYS[1..20]  the routing keys, as listed in lib.lua
 -- ARGV[1]      how many waiting chats to list per queue
--- ARGV[2]      how many active chats to list
--- ARGV[3..n]   the county numbers with a centre
+-- ARGV[2..n]   the county numbers with a centre
 -- Returns {queues, waiting, active, counsellors}, flat lists of strings, rows one after another:
---   queues       queue, waiting, overflowed, oldest waiting_since or "", active    (5 a row)
+--   queues       queue, waiting, overflowed, oldest waiting_since or ""          (4 a row)
 --   waiting      queue, id, county or "", language, waiting_since, overflowed ("1" or ""),
 --                offer counsellor or ""; the first ARGV[1] of each queue in order  (7 a row)
---   active       id, queue, county or "", language, counsellor, first answered at or "";
---                the ARGV[2] answered last (ties by id)                            (6 a row)
+--   active       chat id, counsellor id: every chat being answered; what never changes
+--                while a chat is answered (its queue, county, language, answer time) the
+--                caller reads once and keeps                                      (2 a row)
 --   counsellors  id, centre or "", national ("1" or ""), status, capacity, offer ("1" or ""),
 --                grace ("1" or ""), chats held                                    (8 a row)
 local call = redis.call
 local CHAT, COUNSELLOR, COUNSELLORS = KEYS[5], KEYS[6], KEYS[8]
 local LINE, LINE_POOL = KEYS[10], KEYS[11]
-local LIST, ACTIVE = tonumber(ARGV[1]), tonumber(ARGV[2])
+local LIST = tonumber(ARGV[1])
 
 local BACK = 4503599627370496 -- places from here on are first arrivals (lib.lua BACK)
 local FRESH = KEYS[12]
@@ -25,7 +25,7 @@ local order, queues, waiting = {}, {}, {}
 local function queue_of(name)
   local q = queues[name]
   if q == nil then
-    q = {waiting = 0, overflowed = 0, oldest = nil, oldest_text = '', active = 0}
+    q = {waiting = 0, overflowed = 0, oldest = nil, oldest_text = ''}
     queues[name] = q
     order[#order + 1] = name
   end
@@ -69,7 +69,7 @@ local function ids_and_places(key)
 end
 
 local in_county = {}
-for i = 3, #ARGV do
+for i = 2, #ARGV do
   local county = ARGV[i]
   local q = queue_of(county)
   -- A county's line holds its unanswered chats in queue order, overflowed ones too; its
@@ -93,7 +93,7 @@ for _, id in ipairs(pool) do
 end
 oldest(q, pool, places, national)
 
-local counsellors, held_chats = {}, {}
+local counsellors, active = {}, {}
 for _, id in ipairs(call('ZRANGE', COUNSELLORS, 0, -1)) do
   local f = call('HGETALL', COUNSELLOR .. id)
   local fields, held = {}, 0
@@ -101,14 +101,8 @@ for _, id in ipairs(call('ZRANGE', COUNSELLORS, 0, -1)) do
     local name = f[k]
     if string.sub(name, 1, 2) == 'a:' then
       held = held + 1
-      local chat_id = string.sub(name, 3)
-      local c = call('HMGET', CHAT .. chat_id, 'queue', 'county', 'language', 'first_answered_at')
-      local q = queue_of(c[1])
-      q.active = q.active + 1
-      held_chats[#held_chats + 1] = {
-        id = chat_id, queue = c[1], county = c[2] or '', language = c[3] or '', counsellor = id,
-        at_text = c[4] or '', at = tonumber(c[4]) or 0,
-      }
+      active[#active + 1] = string.sub(name, 3)
+      active[#active + 1] = id
     else
       fields[name] = f[k + 1]
     end
@@ -124,22 +118,6 @@ for _, id in ipairs(call('ZRANGE', COUNSELLORS, 0, -1)) do
   counsellors[n + 8] = tostring(held)
 end
 
-table.sort(held_chats, function(a, b)
-  if a.at ~= b.at then return a.at > b.at end
-  return a.id < b.id
-end)
-local active = {}
-for i = 1, math.min(ACTIVE, #held_chats) do
-  local c = held_chats[i]
-  local n = #active
-  active[n + 1] = c.id
-  active[n + 2] = c.queue
-  active[n + 3] = c.county
-  active[n + 4] = c.language
-  active[n + 5] = c.counsellor
-  active[n + 6] = c.at_text
-end
-
 local rows = {}
 for _, name in ipairs(order) do
   local q = queues[name]
@@ -148,6 +126,5 @@ for _, name in ipairs(order) do
   rows[n + 2] = tostring(q.waiting)
   rows[n + 3] = tostring(q.overflowed)
   rows[n + 4] = q.oldest_text
-  rows[n + 5] = tostring(q.active)
 end
 return {rows, waiting, active, counsellors}
