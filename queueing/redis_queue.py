@@ -181,7 +181,7 @@ class RedisQueue:
         self._configured = False
         # What never changes while a chat is answered by one counsellor (queue, county,
         # language, answer time), read once per (chat, counsellor) for the dashboard.
-        self._answered: dict[tuple[str, str], tuple[str, str | None, str, float | None]] = {}
+        self._answered: dict[tuple[str, str], ActiveRow] = {}
 
     async def _call(self, name: str, *args: str) -> Any:
         return await self._scripts[name](keys=self._key_list, args=list(args))
@@ -449,18 +449,19 @@ class RedisQueue:
                         "first_answered_at",
                     )
                 replies = await pipe.execute()
-            for pair, (queue, county, language, at) in zip(unknown, replies, strict=True):
-                self._answered[pair] = (
+            for (chat_id, counsellor_id), (queue, county, language, at) in zip(
+                unknown, replies, strict=True
+            ):
+                self._answered[chat_id, counsellor_id] = ActiveRow(
+                    chat_id,
                     _text(queue),
                     _text(county) if county else None,
                     _text(language),
+                    counsellor_id,
                     float(_text(at)) if at else None,
                 )
         self._answered = {pair: self._answered[pair] for pair in pairs}
-        return [
-            ActiveRow(chat_id, queue, county, language, counsellor_id, at)
-            for (chat_id, counsellor_id), (queue, county, language, at) in self._answered.items()
-        ]
+        return list(self._answered.values())
 
     async def restore(self, state: State) -> None:
         """Replace the routing state by `state` (e.g. rebuilt from PostgreSQL after Redis lost
