@@ -95,7 +95,6 @@ class Dashboard:
         self._names: dict[str, str] = {}
         self._centres: dict[str, str] = {}
         self._names_read = 0.0
-        self._tasks: list[asyncio.Task[None]] = []
 
     # ------------------------------------------------------------------ sockets
 
@@ -109,10 +108,6 @@ class Dashboard:
     def remove(self, sink: Sink) -> None:
         self._sinks.discard(sink)
         self._sent.pop(sink, None)
-
-    @property
-    def watchers(self) -> int:
-        return len(self._sinks)
 
     async def on_effect(self, effect: Effect, at: float) -> None:
         """Effect-feed listener: something changed."""
