@@ -28,6 +28,7 @@ from app import (
     reports,
     sockets,
 )
+from app.collector import run_collector
 from app.database import create_pool
 from app.keys import AppKeys
 from app.logs import configure_logging, get_logger
@@ -76,11 +77,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         watching = asyncio.create_task(services.session_watch.run())
         purging = asyncio.create_task(run_daily_purge(settings, db, client, keys, routing.instance))
+        collecting = asyncio.create_task(run_collector())
         log.info("app.started", environment=settings.environment)
         try:
             yield {"services": services}
         finally:
-            for task in (watching, purging):
+            for task in (watching, purging, collecting):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

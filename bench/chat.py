@@ -75,6 +75,7 @@ from app.migrator import migrate
 from app.users import create_user
 from bench.measure import (
     cpu_seconds,
+    freeze_set_up,
     machine_busy_seconds,
     percentile,
     raise_file_limit,
@@ -469,6 +470,7 @@ async def generator_main() -> None:
     each answered with one JSON line on stdout."""
     generator = Generator(json.loads(await asyncio.to_thread(sys.stdin.readline)))
     print(json.dumps(await generator.set_up()), flush=True)
+    freeze_set_up()
     while line := await asyncio.to_thread(sys.stdin.readline):
         command = json.loads(line)
         if command["cmd"] != "run":
