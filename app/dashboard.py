@@ -1,20 +1,27 @@
-"""The supervisor dashboard's live feed: one computation per change, pushed to every supervisor
-socket on this instance.
+"""The supervisor dashboard's live feed: one computation per change for the whole deployment,
+pushed to every supervisor socket on every instance.
 
 Every instance reads every routing effect (`queueing.effect_feed`), so a change anywhere marks
-the dashboard here as out of date. The loop below then has Redis work the figures out in one
-script (`RedisQueue.dashboard`, by the rules of `queueing.dashboard_view`), adds names and
-times, encodes one frame and sends that same text to every supervisor connected here. Changes
-that come close together are pushed together (MIN_PUSH_INTERVAL), so a rush costs a few pushes a
-second, not one per event; with nobody watching on this instance nothing is computed.
+the dashboard out of date everywhere. The instance holding the dashboard's lease
+(`app.dashboard_relay`) then has Redis work the figures out in one script
+(`RedisQueue.versioned_dashboard`, by the rules of `queueing.dashboard_view`), adds names and
+times, encodes the frame's parts, pushes them to its own sockets and publishes them; the other
+instances push what it publishes. Each socket is sent only the parts it does not have yet. An
+instance that does not hear the computed dashboard within RELAY_PATIENCE_SECONDS of a change
+(the computing instance died; the lease lapses within seconds) computes for itself. A change
+goes out at once; a rush of changes becomes at most PUSHES_PER_SECOND pushes a second, not one
+per event; with no dashboard open anywhere nothing is computed.
 
 The chart of the last hour comes from samples in Redis: every SAMPLE_SECONDS one instance (the
 first to claim the slot) adds the country's waiting chats and available counsellors.
 
 Today's figures come from the record in PostgreSQL, computed as the reports compute them
-(`app.report_record`, `app.report_figures`), so the dashboard and the day's report agree.
-They are read again shortly after any change (TODAY_DELAY_SECONDS, so the routing record has
-caught up), at most once a second, and kept; each push sends the latest.
+(`app.dashboard_today`), so the dashboard and the day's report agree. The computing instance
+reads them again shortly after any change (TODAY_DELAY_SECONDS, so the routing record has
+caught up), at most once a second, in a worker process (the event loop keeps serving sockets
+meanwhile), and pushes them on their own, as it does a new sample of the chart. Parts that
+seldom change (the chart, today's figures, the centres) are encoded when they change, not on
+every push.
 """
 
 from __future__ import annotations
@@ -23,39 +30,44 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, cast
 
 import asyncpg
 import redis.asyncio as redis
 import structlog
 
-from app.keys import AppKeys
-from app.report_figures import (
-    OSLO,
-    Figures,
-    Period,
-    PeriodKind,
-    compute_report,
-    service_level_by_hour,
+from app.dashboard_relay import (
+    LEASE_RENEW_SECONDS,
+    DashboardLease,
+    Relayed,
+    decode_relay,
+    encode_relay,
+    version_order,
 )
-from app.report_record import load_record
+from app.dashboard_today import TodayWorker, today_figures
+from app.keys import AppKeys
 from chat.connection import Sink
 from chat.frames import server_frame
+from chat.rate_limit import TokenBucket
 from queueing.effects import CounsellorStatusChanged, Effect
 from queueing.model import NATIONAL
 from queueing.redis_queue import RedisQueue
 
 log = structlog.stdlib.get_logger(__name__)
 
-# Pushes start at least this far apart: a change after a quiet spell goes out at once, and a
-# burst of routing events (a rush of arrivals) becomes one push each tenth of a second, not one
-# per event.
-MIN_PUSH_INTERVAL = 0.1
+# Computed pushes: a change goes out at once while fewer than PUSH_BURST went out in the last
+# moments, and a rush of routing events (arrivals by the hundred) becomes PUSHES_PER_SECOND
+# pushes a second, not one per event.
+PUSH_BURST = 3.0
+PUSHES_PER_SECOND = 10.0
 # With no change heard the dashboard is still read this often, and pushed if it differs (a
 # change whose effect was missed); waits are times, so the page counts them on by itself.
 REFRESH_SECONDS = 5.0
+# An instance that does not compute waits this long for the computing instance's dashboard
+# after a change, then computes for itself.
+RELAY_PATIENCE_SECONDS = 0.5
 # One point of the last-hour chart every 10 s: 360 points, finer than a chart an hour wide shows.
 SAMPLE_SECONDS = 10.0
 HISTORY_SECONDS = 3600.0
@@ -80,30 +92,62 @@ class Dashboard:
         queue: RedisQueue,
         keys: AppKeys,
         target_seconds: int,
+        instance: str,
+        today_worker: TodayWorker | None = None,
     ) -> None:
         self._db = db
+        self._today_worker = today_worker
         self._client = client
         self._queue = queue
         self._keys = keys
         self._target = target_seconds
         self._today: dict[str, Any] | None = None
+        self._today_text = _encode(None)
         self._today_dirty = asyncio.Event()
         self._sinks: set[Sink] = set()
         self._sent: dict[Sink, dict[str, str]] = {}  # the parts each socket has
+        self._parts: dict[str, str] | None = None  # as last pushed
         self._dirty = asyncio.Event()
         self._since: dict[str, float] = {}  # counsellor id -> when their status last changed
         self._names: dict[str, str] = {}
         self._centres: dict[str, str] = {}
+        self._centres_text = _encode({})
         self._names_read = 0.0
+        self._history = _encode([])
+        self._history_read = -SAMPLE_SECONDS  # when `_history` was read (time.time())
+        # One instance computes for all (`app.dashboard_relay`).
+        self._lease = DashboardLease(client, keys, instance)
+        self._leading = False
+        self._watched = False  # a dashboard is open somewhere (known to the computing one)
+        self._version: str | None = None  # of the routing state the parts pushed last show
+        self._wanted: str | None = None  # the routing state's version at the last change heard
+        self._relay_heard = asyncio.Event()
+        self._relayed_at = -REFRESH_SECONDS  # when a relayed dashboard came (time.monotonic())
+        # Where the effects feed is: the version of the change it is delivering (set by the
+        # routing service, which owns the feed).
+        self.feed_position: Callable[[], str] | None = None
 
     # ------------------------------------------------------------------ sockets
 
     def add(self, sink: Sink) -> None:
-        """A supervisor socket joins: it gets the dashboard with the next push (at once)."""
+        """A supervisor socket joins: it gets the dashboard as last pushed at once, or with
+        the next computation when there is none yet."""
         self._sinks.add(sink)
-        self._dirty.set()
+        if self._parts is None:
+            self._dirty.set()
+        else:
+            self.push(self._parts, time.time())  # only the new socket lacks them
         if self._today is None:
             self._today_dirty.set()
+
+    @property
+    def leading(self) -> bool:
+        """This instance computes the dashboard for every instance."""
+        return self._leading
+
+    @property
+    def _watching(self) -> bool:
+        return bool(self._sinks) or (self._leading and self._watched)
 
     def remove(self, sink: Sink) -> None:
         self._sinks.discard(sink)
@@ -113,6 +157,7 @@ class Dashboard:
         """Effect-feed listener: something changed."""
         if isinstance(effect, CounsellorStatusChanged):
             self._since[effect.counsellor_id] = at
+        self._wanted = None if self.feed_position is None else self.feed_position()
         self._dirty.set()
         self._today_dirty.set()
 
@@ -123,8 +168,12 @@ class Dashboard:
         "counsellors", "centres", "history", "today", and "waiting:<queue>" for each queue
         with chats waiting. A part whose text did not change did not change: the view holds
         times, never durations."""
+        return (await self.compute(now))[0]
+
+    async def compute(self, now: float | None = None) -> tuple[dict[str, str], str]:
+        """`render`, and the version of the routing state it shows (`app.dashboard_relay`)."""
         now = time.time() if now is None else now
-        view = await self._queue.dashboard()
+        view, version = await self._queue.versioned_dashboard()
         await self._read_names(now)
         for row in view["counsellors"]:
             row["name"] = self._names.get(row["counsellor_id"], row["counsellor_id"])
@@ -132,14 +181,15 @@ class Dashboard:
         for chat in view["active"]["chats"]:
             counsellor = chat["counsellor_id"]
             chat["counsellor"] = None if counsellor is None else self._names.get(counsellor)
-        view["centres"] = self._centres
-        view["history"] = await self.history(now)
-        view["today"] = self._today
         waiting = view.pop("waiting")
-        parts = {name: json.dumps(value, ensure_ascii=False) for name, value in view.items()}
+        parts = {name: _encode(value) for name, value in view.items()}
         for queue, listed in waiting.items():
-            parts[f"waiting:{queue}"] = json.dumps(listed, ensure_ascii=False)
-        return parts
+            parts[f"waiting:{queue}"] = _encode(listed)
+        # What changes seldom is encoded when it changes, not on every push.
+        parts["centres"] = self._centres_text
+        parts["history"] = await self._history_text(now)
+        parts["today"] = self._today_text
+        return parts, version
 
     async def _read_names(self, now: float) -> None:
         if now - self._names_read < NAMES_SECONDS and self._names:
@@ -158,31 +208,19 @@ class Dashboard:
                     self._since.setdefault(str(row["counsellor_id"]), row["at"].timestamp())
         self._names = {str(r["id"]): r["display_name"] for r in users}
         self._centres = {r["id"]: r["name"] for r in centres}
+        self._centres_text = _encode(self._centres)
         self._names_read = now
 
     # ------------------------------------------------------------------ today
 
     async def today(self, now: float) -> dict[str, Any]:
-        """Today's figures (Oslo day so far) per queue and in total, and by hour."""
-        moment = datetime.fromtimestamp(now, UTC)
-        period = Period.containing(PeriodKind.DAY, moment.astimezone(OSLO).date())
+        """Today's figures (`app.dashboard_today`): in the worker process when there is one,
+        else here."""
         queues = [*sorted(self._queue.config.centres), NATIONAL]
+        if self._today_worker is not None:
+            return await self._today_worker.figures(now, queues, self._target)
         async with self._db.acquire() as conn:
-            record = await load_record(conn, period)
-        report = compute_report(
-            period, queues, record.chats, record.counsellors, record.changes, self._target, moment
-        )
-        hours = service_level_by_hour(record.chats, period, self._target)
-        return {
-            "day": period.first.isoformat(),
-            "service_level_seconds": self._target,
-            "queues": [_today_row(queue, report.centres[queue]) for queue in queues],
-            "total": _today_row("total", report.total),
-            "by_hour": [
-                {"hour": hour, "answered": answered, "service_level": level}
-                for hour, answered, level in hours
-            ],
-        }
+            return await today_figures(conn, now, queues, self._target)
 
     # ------------------------------------------------------------------ the last hour
 
@@ -191,6 +229,14 @@ class Dashboard:
             self._keys.dashboard_samples(), now - HISTORY_SECONDS, "+inf"
         )
         return [json.loads(cast(bytes, point)) for point in raw]
+
+    async def _history_text(self, now: float) -> str:
+        """The chart's points, encoded; read again once a new sample may have come (any
+        instance may take a slot)."""
+        if now - self._history_read >= SAMPLE_SECONDS:
+            self._history = _encode(await self.history(now))
+            self._history_read = now
+        return self._history
 
     async def sample(self, now: float) -> bool:
         """Add this slot's point, unless another instance already did; True if added here."""
@@ -209,30 +255,76 @@ class Dashboard:
     # ------------------------------------------------------------------ loops
 
     async def run_pushes(self) -> None:
-        """Push the dashboard to every supervisor here after each change; until cancelled."""
-        last_push = -MIN_PUSH_INTERVAL
+        """After each change, compute the dashboard and push it to every supervisor here and,
+        when this instance computes for all, to the other instances; until cancelled. An
+        instance that does not compute for all pushes what the computing one relays, and
+        computes for itself only when that does not come in time."""
+        pushes = TokenBucket(burst=PUSH_BURST, per_second=PUSHES_PER_SECOND, tokens=PUSH_BURST)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), REFRESH_SECONDS)
-            if not self._sinks:
+            if not self._watching:
                 self._dirty.clear()
                 continue
-            since = time.monotonic() - last_push
-            if since < MIN_PUSH_INTERVAL:
-                await asyncio.sleep(MIN_PUSH_INTERVAL - since)  # what comes meanwhile joins in
+            if not self._leading and await self._relayed():
+                continue
+            if not pushes.allow(time.monotonic()):
+                # Wait for the next token; what comes meanwhile joins in.
+                await asyncio.sleep((1.0 - pushes.tokens) / pushes.per_second)
+                pushes.allow(time.monotonic())
             self._dirty.clear()
-            last_push = time.monotonic()
+            began = time.time()
             try:
-                parts = await self.render()
+                parts, version = await self.compute(began)
+                await self._deliver(parts, version, began)
             except (OSError, redis.RedisError, asyncpg.PostgresError) as error:
                 log.warning("dashboard.render_failed", error=type(error).__name__)
                 await asyncio.sleep(1.0)
-                continue
-            self.push(parts, time.time())
+
+    async def _relayed(self) -> bool:
+        """For an instance that does not compute: wait for the computing instance's dashboard
+        showing the change last heard here (or, with no change heard, one relayed lately).
+        False when none comes within RELAY_PATIENCE_SECONDS (the computing instance stopped,
+        or nobody computes yet): this instance then computes for itself."""
+        if self._parts is None:
+            return False
+        if not self._dirty.is_set():  # the periodic refresh
+            return time.monotonic() - self._relayed_at < REFRESH_SECONDS
+        deadline = time.monotonic() + RELAY_PATIENCE_SECONDS
+        while True:
+            wanted = self._wanted
+            if wanted is None:
+                return False
+            if self._version is not None and version_order(self._version) >= version_order(wanted):
+                if self._wanted == wanted:
+                    self._dirty.clear()
+                    return True
+                continue  # another change came meanwhile
+            self._relay_heard.clear()
+            try:
+                await asyncio.wait_for(self._relay_heard.wait(), deadline - time.monotonic())
+            except TimeoutError:
+                return False
+
+    async def _deliver(self, parts: dict[str, str], version: str, at: float) -> None:
+        """Relay computed parts when computing for all (first: the other instances push them
+        while this one does), and push them here."""
+        self._version = version
+        if self._leading:
+            relayed = Relayed(self._lease.instance, version, at, parts)
+            await self._client.publish(self._keys.dashboard_channel(), encode_relay(relayed))
+        self.push(parts, at)
+
+    async def _push_part(self, name: str, text: str) -> None:
+        """One part changed on its own (today's figures, the chart): push it with the rest as
+        last computed, rather than computing everything again."""
+        if self._parts is not None and self._version is not None:
+            await self._deliver({**self._parts, name: text}, self._version, time.time())
 
     def push(self, parts: dict[str, str], now: float) -> None:
         """Send each socket the parts that differ from what it was sent last (nothing if none
         do); sockets that were sent the same share one encoded frame."""
+        self._parts = parts
         frames: dict[tuple[str, ...], str] = {}
         for sink in list(self._sinks):
             sent = self._sent.get(sink, {})
@@ -247,21 +339,33 @@ class Dashboard:
             self._sent[sink] = parts
 
     async def run_today(self) -> None:
-        """Keep today's figures fresh while anyone watches here; until cancelled."""
+        """Keep today's figures fresh while anyone watches; until cancelled (which stops the
+        worker process)."""
+        try:
+            await self._keep_today()
+        finally:
+            if self._today_worker is not None:
+                self._today_worker.close()
+
+    async def _keep_today(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._today_dirty.wait(), TODAY_REFRESH_SECONDS)
-            if not self._sinks:
+            if not self._watching:
                 self._today_dirty.clear()
-                self._today = None
+                self._today, self._today_text = None, _encode(None)
+                continue
+            if not self._leading and self._relayed_at > time.monotonic() - REFRESH_SECONDS:
+                self._today_dirty.clear()  # the computing instance relays them
                 continue
             await asyncio.sleep(TODAY_DELAY_SECONDS)
             self._today_dirty.clear()
             try:
                 self._today = await self.today(time.time())
-            except (OSError, asyncpg.PostgresError) as error:
+                self._today_text = _encode(self._today)
+                await self._push_part("today", self._today_text)
+            except (OSError, redis.RedisError, asyncpg.PostgresError, BrokenProcessPool) as error:
                 log.warning("dashboard.today_failed", error=type(error).__name__)
-            self._dirty.set()
             await asyncio.sleep(TODAY_MIN_INTERVAL)
 
     async def run_samples(self) -> None:
@@ -271,28 +375,82 @@ class Dashboard:
             await asyncio.sleep(SAMPLE_SECONDS - now % SAMPLE_SECONDS + 0.05)
             try:
                 if await self.sample(time.time()):
-                    self._dirty.set()
+                    self._history_read = -SAMPLE_SECONDS
+                    if self._leading:
+                        await self._push_part("history", await self._history_text(time.time()))
             except (OSError, redis.RedisError) as error:
                 log.warning("dashboard.sample_failed", error=type(error).__name__)
 
+    async def run_relay(self) -> None:
+        """Push the dashboards other instances compute and relay; until cancelled."""
+        while True:
+            pubsub: Any = self._client.pubsub()
+            try:
+                await pubsub.subscribe(self._keys.dashboard_channel())
+                while True:
+                    message = await pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=REFRESH_SECONDS
+                    )
+                    if message is not None and message["type"] == "message":
+                        self._on_relayed(message["data"])
+            except (OSError, redis.RedisError) as error:
+                log.warning("dashboard.relay_lost", error=type(error).__name__)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(1.0)
 
-def _today_row(queue: str, figures: Figures) -> dict[str, Any]:
-    return {
-        "queue": queue,
-        "chats": figures.chats,
-        "answered": figures.answered,
-        "abandoned": figures.abandoned,
-        "waiting": figures.waiting,
-        "overflowed": figures.overflowed,
-        "overflow_reasons": figures.overflow_reasons,
-        "wait_average": figures.wait_average,
-        "wait_p90": figures.wait_p90,
-        "service_level": figures.service_level,
-        "own_county_share": figures.own_county_share,
-        "handling_average": figures.handling_average,
-        "survey_count": figures.survey_count,
-        "survey_average": figures.survey_average,
-    }
+    def _on_relayed(self, data: bytes | str) -> None:
+        try:
+            relayed = decode_relay(data.decode() if isinstance(data, bytes) else data)
+        except ValueError:
+            log.error("dashboard.relay_unreadable")
+            return
+        if relayed.sender == self._lease.instance:
+            return
+        if self._version is not None and version_order(relayed.version) < version_order(
+            self._version
+        ):
+            return  # older than what this instance shows (a late message)
+        self._version = relayed.version
+        self._relayed_at = time.monotonic()
+        parts = relayed.parts
+        # Kept for a computation of this instance's own, should the computing one stop.
+        self._today_text = parts.get("today", self._today_text)
+        self._history = parts.get("history", self._history)
+        self._centres_text = parts.get("centres", self._centres_text)
+        self.push(parts, relayed.at)
+        self._relay_heard.set()
+
+    async def run_lease(self) -> None:
+        """Take or keep the lease of the computing instance, and say whether a dashboard is
+        open here; until cancelled, when a lease held is given up."""
+        try:
+            while True:
+                try:
+                    if self._sinks:
+                        await self._lease.mark_watched()
+                    was, self._leading = self._leading, await self._lease.hold()
+                    self._watched = self._leading and (
+                        bool(self._sinks) or await self._lease.watched()
+                    )
+                except (OSError, redis.RedisError) as error:
+                    log.warning("dashboard.lease_failed", error=type(error).__name__)
+                    was, self._leading = self._leading, False
+                if self._leading and not was:
+                    log.info("dashboard.computing_for_all", instance=self._lease.instance)
+                    self._dirty.set()
+                    self._today_dirty.set()
+                await asyncio.sleep(LEASE_RENEW_SECONDS)
+        finally:
+            if self._leading:
+                self._leading = False
+                with contextlib.suppress(Exception):
+                    await self._lease.release()
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def delta_frame(

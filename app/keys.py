@@ -47,6 +47,20 @@ class AppKeys:
         every 10 s, scored by time; points older than an hour are removed as new ones come."""
         return f"{self.prefix}dashboard:samples"
 
+    def dashboard_lease(self) -> str:
+        """String with a short expiry: the id of the instance that computes the dashboard for
+        every instance (`app.dashboard`); renewed while it runs, taken over when it lapses."""
+        return f"{self.prefix}dashboard:lease"
+
+    def dashboard_watched(self) -> str:
+        """String with a short expiry: set while any instance has a supervisor dashboard open,
+        so the computing instance computes even when none is open on it."""
+        return f"{self.prefix}dashboard:watched"
+
+    def dashboard_channel(self) -> str:
+        """Pub/sub channel: each computed dashboard, from the computing instance to the rest."""
+        return f"{self.prefix}dashboard:frames"
+
     def dashboard_sample_slot(self, slot: int) -> str:
         """String with a short expiry: claims one 10-second slot of the chart for one instance,
         so each point is added once however many instances run."""

@@ -16,6 +16,7 @@ import redis.asyncio as redis
 import structlog
 
 from app.dashboard import Dashboard
+from app.dashboard_today import TodayWorker
 from app.keys import AppKeys
 from app.routing_config import load_routing_config, registration_for
 from app.settings import Settings
@@ -253,6 +254,7 @@ class RoutingService:
 
         feed.add_listener(wake_timer)
         feed.add_listener(self.dashboard.on_effect)
+        self.dashboard.feed_position = lambda: str(feed.last_id)
         for listener in self.listeners:
             feed.add_listener(listener)
         recorder = RoutingRecorder(
@@ -271,6 +273,8 @@ class RoutingService:
             spawn(self.dashboard.run_pushes()),
             spawn(self.dashboard.run_samples()),
             spawn(self.dashboard.run_today()),
+            spawn(self.dashboard.run_relay()),
+            spawn(self.dashboard.run_lease()),
         ]
 
     async def stop(self) -> None:
@@ -295,7 +299,9 @@ async def start_routing(
     router = Router(queue, config)
     live = LiveChats(client, db, settings.redis_prefix)
     presence = Presence(client, settings.redis_prefix)
+    instance = uuid.uuid4().hex[:12]
     service = RoutingService(
+        instance=instance,
         settings=settings,
         db=db,
         client=client,
@@ -305,7 +311,13 @@ async def start_routing(
         hub=Hub(db, queue, live, presence),
         conversations=Conversations(db, queue, live, masker(settings.mask_stored_text)),
         dashboard=Dashboard(
-            db, client, queue, AppKeys(settings.redis_prefix), settings.service_level_seconds
+            db,
+            client,
+            queue,
+            AppKeys(settings.redis_prefix),
+            settings.service_level_seconds,
+            instance,
+            TodayWorker(settings.database_url),
         ),
         listeners=listeners,
     )

@@ -17,25 +17,31 @@ alternately:
                 available (shown as `busy`, since they are full): the first frame after the
                 change showing their new state shows it.
 
-The interval (0.5 s) is longer than the dashboard's coalescing window (app/dashboard.py,
-COALESCE_SECONDS 0.25 s, the pause after each push), so a change is normally pushed at once;
-a change landing in the window after another push (the chart's sample every 10 s, or an
-earlier change pushed late) waits for the window to end, as it would for a supervisor.
+At one change every 0.5 s the dashboard's push limit (app/dashboard.py: PUSH_BURST pushes at
+once, refilled at PUSHES_PER_SECOND) never holds a change back: each is computed and pushed at
+once, as it would be for a supervisor on a normal day.
 
-  update        for every change and every supervisor socket, from the change (the instant the
-                request or the status frame was sent, on the benchmark's clock) to the receipt
-                of the first `dashboard` frame that shows it: what a supervisor sees. Split in
-                two with the frame's `at` (the server's clock when it began computing; one
-                machine, one clock): change -> computing begins (the effect reaching the
-                instance through the effects stream, and any coalescing wait), and computing
-                begins -> received (reading the routing state from Redis, the view, encoding,
-                sending the same text to every supervisor socket of the instance, delivery).
+  update        for every change and every supervisor socket, from the routing change (the
+                instant the router changed the state: the `at` of the change's entry in the
+                routing effects stream, read back from Redis after the phase) to the receipt of
+                the first `dashboard` frame that shows it: the time to compute and push one
+                update, what the target is about. Split in two with the frame's `at` (the
+                server's clock when it began computing; one machine, one clock): change ->
+                computing begins (the effect reaching the instance through the effects stream,
+                and any wait for the push limit), and computing begins -> received (reading the
+                routing state from Redis, the view, encoding, relaying it to the other
+                instance, sending it to every supervisor socket, delivery).
+  request       the same from the instant the request or the status frame was sent: what
+                the change's own handling adds (an arrival's POST stores the chat in
+                PostgreSQL before routing it).
   spread        per push, the last supervisor socket of the instance against the first: the
                 cost of sending one frame to many sockets.
   frames        the size of the dashboard frame, and pushes a second per instance.
   render        in the benchmark's process, against the same Redis state and database:
                 `Dashboard.render` timed whole, and its parts (`RedisQueue.dashboard`,
-                `dashboard_view`, encoding): the compute cost without the server's other work.
+                `dashboard_view`, encoding): the compute cost without the server's other work;
+                and `Dashboard.today` (today's figures from the record, read after changes and
+                worked out on a worker thread in the servers).
   cpu           user + system time of A and B (/proc), Redis (INFO cpu: the whole server,
                 shared with anything else using it), the PostgreSQL backends of this database,
                 the benchmark process, and the whole machine, over BENCH_PHASE_SECONDS of the
@@ -82,6 +88,7 @@ from app.settings import load_settings
 from app.users import create_user
 from bench.measure import (
     cpu_seconds,
+    freeze_set_up,
     machine_busy_seconds,
     percentile,
     raise_file_limit,
@@ -89,6 +96,9 @@ from bench.measure import (
     waiting_seconds,
 )
 from chat.frames import server_frame
+from queueing.effect_codec import decode_effects
+from queueing.effects import ChatQueued, CounsellorStatusChanged
+from queueing.keys import RoutingKeys
 from queueing.redis_queue import RedisQueue
 from tests.support.dashboard import merged
 from tests.support.environment import database_url_named
@@ -237,6 +247,8 @@ class Change:
     sent: float  # epoch seconds, when the request or frame was sent
     shows: Callable[[Shown], bool]
     answered: float | None = None  # when the 201 came back (arrivals)
+    subject: str = ""  # the counsellor whose status changed (status changes)
+    routed: float | None = None  # when the router changed the state (its effects entry's `at`)
 
 
 # --------------------------------------------------------------------------- the load
@@ -487,7 +499,9 @@ class Load:
         # A full counsellor who is available shows as busy.
         state = "away" if console.status == "away" else "busy"
         who = console.counsellor_id
-        change = Change("status", console.instance, time.time(), lambda s: s.states[who] == state)
+        change = Change(
+            "status", console.instance, time.time(), lambda s: s.states[who] == state, subject=who
+        )
         await console.socket.send(frame("status", status=console.status))
         return change
 
@@ -610,16 +624,24 @@ def describe_cpu(cpu: dict[str, float]) -> str:
 class Updates:
     """Every (change, supervisor) pair: when the first frame showing the change arrived."""
 
-    seen: list[float] = field(default_factory=list)  # change -> received, ms
-    to_compute: list[float] = field(default_factory=list)  # change -> frame `at`, ms
+    seen: list[float] = field(default_factory=list)  # routing change -> received, ms
+    requested: list[float] = field(default_factory=list)  # request sent -> received, ms
+    to_compute: list[float] = field(default_factory=list)  # routing change -> frame `at`, ms
     computed: list[float] = field(default_factory=list)  # frame `at` -> received, ms
     by_kind: dict[str, list[float]] = field(default_factory=dict)
     missed: int = 0
+    unrouted: int = 0  # changes whose effect was not found in the stream
+    # Per change: its slowest supervisor (ms), and the change's split there.
+    slowest: list[tuple[float, str, float, float]] = field(default_factory=list)
 
 
 def match(changes: list[Change], supervisors: list[Supervisor]) -> Updates:
     updates = Updates()
     for change in changes:
+        worst: tuple[float, str, float, float] | None = None
+        if change.routed is None:
+            updates.unrouted += 1
+            continue
         for supervisor in supervisors:
             first = bisect.bisect_left(supervisor.received, change.sent)
             found = next(
@@ -634,11 +656,18 @@ def match(changes: list[Change], supervisors: list[Supervisor]) -> Updates:
                 updates.missed += 1
                 continue
             received, shown = supervisor.received[found], supervisor.shown[found]
-            seen = (received - change.sent) * 1000
+            seen = (received - change.routed) * 1000
+            to_compute = (shown.at - change.routed) * 1000
             updates.seen.append(seen)
+            updates.requested.append((received - change.sent) * 1000)
             updates.by_kind.setdefault(change.kind, []).append(seen)
-            updates.to_compute.append((shown.at - change.sent) * 1000)
+            updates.to_compute.append(to_compute)
             updates.computed.append((received - shown.at) * 1000)
+            if worst is None or seen > worst[0]:
+                worst = (seen, change.kind, to_compute, seen - to_compute)
+        if worst is not None:
+            updates.slowest.append(worst)
+    updates.slowest.sort(reverse=True)
     return updates
 
 
@@ -674,7 +703,12 @@ async def time_render(settings_env: dict[str, str]) -> dict[str, list[float]]:
             config = await load_routing_config(conn, settings, time.time())
         queue = RedisQueue(client, settings.redis_prefix, config)
         dashboard = Dashboard(
-            pool, client, queue, AppKeys(settings.redis_prefix), settings.service_level_seconds
+            pool,
+            client,
+            queue,
+            AppKeys(settings.redis_prefix),
+            settings.service_level_seconds,
+            instance="benchmark",
         )
         await dashboard.render()  # names read once, as on a server that has been running
         timings: dict[str, list[float]] = {
@@ -683,6 +717,7 @@ async def time_render(settings_env: dict[str, str]) -> dict[str, list[float]]:
             "view": [],
             "encode": [],
             "bytes": [],
+            "today": [],
         }
         for _ in range(RENDERS):
             begin = time.perf_counter()
@@ -698,6 +733,9 @@ async def time_render(settings_env: dict[str, str]) -> dict[str, list[float]]:
             timings["view"].append((viewed - snapped) * 1000)
             timings["encode"].append((encoded - viewed) * 1000)
             timings["bytes"].append(float(len(text.encode())))
+            begin = time.perf_counter()
+            await dashboard.today(time.time())
+            timings["today"].append((time.perf_counter() - begin) * 1000)
         return timings
     finally:
         await pool.close()
@@ -715,14 +753,40 @@ class Phase:
     end: float
 
 
-async def run_phase(load: Load, meter: CpuMeter) -> Phase:
+async def run_phase(load: Load, meter: CpuMeter, stream: str) -> Phase:
     start = time.time()
     await meter.start()
     changes = await load.make_changes(PHASE_SECONDS)
     cpu = await meter.stop()
     end = time.time()
     await asyncio.sleep(DRAIN_SECONDS)
+    await stamp_routing(changes, meter.client, stream, start)
     return Phase(changes, cpu, start, end)
+
+
+async def stamp_routing(
+    changes: list[Change], client: redis.Redis, stream: str, since: float
+) -> None:
+    """Give each change the instant the router made it: the `at` of the first effects entry
+    after the change was sent with its effect (county PROBE_COUNTY's next arrival, or the
+    counsellor's status)."""
+    entries: Any = await client.xrange(stream, min=f"{int(since * 1000)}-0")
+    made: list[tuple[float, str, str]] = []  # (at, "arrival" or "status", counsellor)
+    for _id, fields in entries:
+        for effect in decode_effects(fields["effects"]):
+            if isinstance(effect, ChatQueued) and effect.queue == PROBE_COUNTY:
+                made.append((float(fields["at"]), "arrival", ""))
+            elif isinstance(effect, CounsellorStatusChanged):
+                made.append((float(fields["at"]), "status", effect.counsellor_id))
+    for change in changes:
+        change.routed = next(
+            (
+                at
+                for at, kind, subject in made
+                if at >= change.sent and kind == change.kind and subject == change.subject
+            ),
+            None,
+        )
 
 
 async def measure(
@@ -739,13 +803,15 @@ async def measure(
     try:
         setup = await load.set_up(counsellors)
         print(f"setup: {', '.join(setup)}", file=sys.stderr, flush=True)
+        freeze_set_up()
         await asyncio.sleep(2)
-        quiet = await run_phase(load, meter)
+        stream = RoutingKeys(env["EGUIDE_REDIS_PREFIX"]).effects_stream()
+        quiet = await run_phase(load, meter, stream)
         print(f"without supervisors: {describe_cpu(quiet.cpu)}", file=sys.stderr, flush=True)
         await load.open_supervisors()
         await asyncio.sleep(2)
         first = next(iter(s.shown[-1] for s in load.supervisors if s.shown), None)
-        watched = await run_phase(load, meter)
+        watched = await run_phase(load, meter, stream)
         print(f"with supervisors: {describe_cpu(watched.cpu)}", file=sys.stderr, flush=True)
         await load.close_supervisors()
         await asyncio.sleep(1)
@@ -784,13 +850,23 @@ def report(
           f"in county {PROBE_COUNTY} (A and B in turn) and "
           f"{len(watched.changes) - arrivals} status changes of a full counsellor (one on A, "
           f"one on B); the same once without supervisors, once with them")  # fmt: skip
-    print(f"update, change -> each supervisor has a frame showing it "
+    print(f"update, routing change -> each supervisor has a frame showing it "
           f"({len(updates.seen)} of {len(watched.changes) * len(supervisors)}, missed "
-          f"{updates.missed}): {spread(updates.seen)}")  # fmt: skip
+          f"{updates.missed}, change not found in the effects stream "
+          f"{updates.unrouted}): {spread(updates.seen)}")  # fmt: skip
     for kind, samples in sorted(updates.by_kind.items()):
         print(f"  {kind}: {spread(samples)}")
     print(f"  change -> the server begins computing (frame `at`): {spread(updates.to_compute)}")
     print(f"  computing begins -> received (compute, push, delivery): {spread(updates.computed)}")
+    slowest = ", ".join(
+        f"{kind} {seen:.0f} ({to_compute:.0f} + {computed:.0f})"
+        for seen, kind, to_compute, computed in updates.slowest[:5]
+    )
+    print(f"  slowest changes, at their last supervisor (to computing + computing to receipt, "
+          f"ms): {slowest}")  # fmt: skip
+    print(f"request -> each supervisor has a frame showing it (the change's own request "
+          f"included: an arrival's POST stores the chat before routing it): "
+          f"{spread(updates.requested)}")  # fmt: skip
     for instance in "AB":
         flow = flows[instance]
         sizes = flow["sizes"]
@@ -803,6 +879,7 @@ def report(
           f"p50 {percentile(render['view'], 0.5):.1f} ms, encoding "
           f"p50 {percentile(render['encode'], 0.5):.1f} ms; "
           f"{percentile(render['bytes'], 0.5) / 1024:.1f} KiB")  # fmt: skip
+    print(f"today's figures (Dashboard.today, from the record): {spread(render['today'])}")
     print(f"arrival requests (POST /api/v1/chats to 201): {spread(api)}")
     print(f"cpu without supervisors (100 % = one core): {describe_cpu(quiet.cpu)}")
     print(f"cpu with {len(supervisors)} supervisors: {describe_cpu(watched.cpu)}")

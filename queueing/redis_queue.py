@@ -51,6 +51,8 @@ Deviations from the pure policy, and why:
 
 from __future__ import annotations
 
+import heapq
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from typing import Any, cast
@@ -382,13 +384,17 @@ class RedisQueue:
         Redis by `lua/dashboard.lua` in one atomic step that skips closed chats: the figures,
         the listed waiting chats, and the ids of the chats being answered, whose unchanging
         fields this instance reads once and keeps."""
-        queues, waiting, active, staff = await self._call(
+        return (await self.versioned_dashboard(list_limit, active_limit))[0]
+
+    async def versioned_dashboard(
+        self, list_limit: int = LIST_LIMIT, active_limit: int = ACTIVE_LIMIT
+    ) -> tuple[dict[str, Any], str]:
+        """The dashboard, and the id of the effects stream's last entry when it was worked out
+        (every routing change adds one): views ordered by it are ordered in time."""
+        *lists, version = await self._call(
             "dashboard", str(list_limit), *sorted(self.config.centres)
         )
-        q = [_text(v) for v in queues]
-        w = [_text(v) for v in waiting]
-        a = [_text(v) for v in active]
-        s = [_text(v) for v in staff]
+        q, w, a, s = (_text(part).split("\t") if part else [] for part in lists)
         listed: dict[str, list[dict[str, Any]]] = {}
         for i in range(0, len(w), 7):
             listed.setdefault(w[i], []).append(
@@ -412,13 +418,15 @@ class RedisQueue:
             )
             for i in range(0, len(q), 4)
         }
-        for chat in answered:
-            rows.setdefault(chat.queue, queue_row(chat.queue))["active"] += 1
-        newest = sorted(answered, key=lambda c: (-(c.answered_at or 0.0), c.chat_id))
-        return assemble(
+        for queue, count in Counter(chat.queue for chat in answered).items():
+            rows.setdefault(queue, queue_row(queue))["active"] += count
+        newest = heapq.nsmallest(
+            active_limit, answered, key=lambda c: (-(c.answered_at or 0.0), c.chat_id)
+        )
+        view = assemble(
             list(rows.values()),
             listed,
-            [active_entry(chat) for chat in newest[:active_limit]],
+            [active_entry(chat) for chat in newest],
             [
                 StaffRow(
                     counsellor_id=s[i],
@@ -433,6 +441,7 @@ class RedisQueue:
                 for i in range(0, len(s), 8)
             ],
         )
+        return view, _text(version)
 
     async def _answered_chats(self, pairs: list[tuple[str, str]]) -> list[ActiveRow]:
         """The chats being answered, from (chat, counsellor) pairs: what is not known yet is
@@ -460,7 +469,8 @@ class RedisQueue:
                     counsellor_id,
                     float(_text(at)) if at else None,
                 )
-        self._answered = {pair: self._answered[pair] for pair in pairs}
+        if unknown or len(self._answered) != len(pairs):  # else the same pairs as before
+            self._answered = {pair: self._answered[pair] for pair in pairs}
         return list(self._answered.values())
 
     async def restore(self, state: State) -> None:

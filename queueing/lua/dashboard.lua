@@ -1,10 +1,13 @@
 -- dashboard.lua: the supervisor dashboard's figures, worked out in one atomic step where the
 -- data is (`queueing.dashboard_view.dashboard_view` is the specification; tests hold the two
 -- together). Never touches closed chats (kept for a day). Runs without lib.lua.
+-- The cost does not grow with the chats waiting: counts come from the sizes of the sets, and
+-- of each line only its head is read (the listed chats and those that may have waited longest).
 -- KEYS[1..20]  the routing keys, as listed in lib.lua
 -- ARGV[1]      how many waiting chats to list per queue
 -- ARGV[2..n]   the county numbers with a centre
--- Returns {queues, waiting, active, counsellors}, flat lists of strings, rows one after another:
+-- Returns {queues, waiting, active, counsellors, version}. The first four are each one string of
+-- tab-separated fields, rows one after another ("" when there are none):
 --   queues       queue, waiting, overflowed, oldest waiting_since or ""          (4 a row)
 --   waiting      queue, id, county or "", language, waiting_since, overflowed ("1" or ""),
 --                offer counsellor or ""; the first ARGV[1] of each queue in order  (7 a row)
@@ -13,24 +16,17 @@
 --                caller reads once and keeps                                      (2 a row)
 --   counsellors  id, centre or "", national ("1" or ""), status, capacity, offer ("1" or ""),
 --                grace ("1" or ""), chats held                                    (8 a row)
+-- version is the id of the effects stream's last entry ("0-0" when empty): every change of the
+-- routing state adds one in the same step, so views of the state are ordered by it.
 local call = redis.call
 local CHAT, COUNSELLOR, COUNSELLORS = KEYS[5], KEYS[6], KEYS[8]
-local LINE, LINE_POOL = KEYS[10], KEYS[11]
+local LINE, LINE_POOL, FRESH, EFFECTS = KEYS[10], KEYS[11], KEYS[12], KEYS[20]
 local LIST = tonumber(ARGV[1])
 
 local BACK = 4503599627370496 -- places from here on are first arrivals (lib.lua BACK)
-local FRESH = KEYS[12]
+local CHUNK = 64
 
-local order, queues, waiting = {}, {}, {}
-local function queue_of(name)
-  local q = queues[name]
-  if q == nil then
-    q = {waiting = 0, overflowed = 0, oldest = nil, oldest_text = ''}
-    queues[name] = q
-    order[#order + 1] = name
-  end
-  return q
-end
+local rows, waiting = {}, {}
 local function list(name, id)
   local f = call('HMGET', CHAT .. id, 'county', 'language', 'waiting_since', 'overflowed',
     'offer_counsellor')
@@ -43,55 +39,66 @@ local function list(name, id)
   waiting[n + 6] = f[4] or ''
   waiting[n + 7] = f[5] or ''
 end
--- The longest wait of a line: a chat waits since it (last) joined the queue, so a first
--- arrival waits since it arrived, and first arrivals stand in the order they came; only chats
--- handed back, at the head of the line, can have waited longer than the first of them. So it
--- is the earliest of the handed-back chats and the first first arrival.
-local function oldest(q, line, places, keep)
-  for i = 1, #line do
-    local id = line[i]
-    if keep == nil or keep(id) then
-      local text = call('HGET', CHAT .. id, 'waiting_since')
-      local since = tonumber(text)
-      if q.oldest == nil or since < q.oldest then q.oldest, q.oldest_text = since, text end
-      if tonumber(places[i]) >= BACK then return end
-    end
-  end
-end
-local function ids_and_places(key)
-  local found = call('ZRANGE', key, 0, -1, 'WITHSCORES')
-  local ids, places = {}, {}
-  for j = 1, #found, 2 do
-    ids[#ids + 1] = found[j]
-    places[#places + 1] = found[j + 1]
-  end
-  return ids, places
+local function row(name, count, overflowed, oldest)
+  local n = #rows
+  rows[n + 1] = name
+  rows[n + 2] = tostring(count)
+  rows[n + 3] = tostring(overflowed)
+  rows[n + 4] = oldest
 end
 
-local in_county = {}
+-- One queue's line, from its head: the first LIST chats that `keep` keeps are listed, and the
+-- longest wait found. A chat waits since it (last) joined the queue, so a first arrival waits
+-- since it arrived, and first arrivals stand in the order they came; only chats handed back,
+-- at the head of the line, can have waited longer than the first of them. So the longest wait
+-- is the earliest of the handed-back chats and the first first arrival, and the walk stops
+-- there once LIST are listed (or `count`, all the line has).
+local function walk(name, key, count, keep)
+  local listed, oldest, oldest_text, settled = 0, nil, '', count == 0
+  local from = 0
+  while not settled or listed < math.min(LIST, count) do
+    local found = call('ZRANGE', key, from, from + CHUNK - 1, 'WITHSCORES')
+    if #found == 0 then break end
+    from = from + CHUNK
+    for j = 1, #found, 2 do
+      local id = found[j]
+      if keep == nil or keep(id) then
+        if listed < LIST then
+          listed = listed + 1
+          list(name, id)
+        end
+        if not settled then
+          local text = call('HGET', CHAT .. id, 'waiting_since')
+          local since = tonumber(text)
+          if oldest == nil or since < oldest then oldest, oldest_text = since, text end
+          settled = tonumber(found[j + 1]) >= BACK
+        end
+        if settled and listed >= math.min(LIST, count) then break end
+      end
+    end
+  end
+  return oldest_text
+end
+
+local counties, overflowed_in_counties = {}, 0
 for i = 2, #ARGV do
   local county = ARGV[i]
-  local q = queue_of(county)
+  counties[county] = true
   -- A county's line holds its unanswered chats in queue order, overflowed ones too; its
-  -- "fresh" set those not overflowed.
-  local line, places = ids_and_places(LINE .. county)
-  for _, id in ipairs(line) do in_county[id] = true end
-  q.waiting = #line
-  q.overflowed = #line - call('ZCARD', FRESH .. county)
-  for j = 1, math.min(LIST, #line) do list(county, line[j]) end
-  oldest(q, line, places, nil)
+  -- "fresh" set those not overflowed; the national pool the overflowed ones too.
+  local count = call('ZCARD', LINE .. county)
+  local overflowed = count - call('ZCARD', FRESH .. county)
+  overflowed_in_counties = overflowed_in_counties + overflowed
+  local oldest = walk(county, LINE .. county, count, nil)
+  row(county, count, overflowed, oldest)
 end
--- The national pool: the national queue's chats and the overflowed county chats (above).
-local q = queue_of('national')
-local pool, places = ids_and_places(LINE_POOL)
-local national = function(id) return not in_county[id] end
-for _, id in ipairs(pool) do
-  if national(id) then
-    q.waiting = q.waiting + 1
-    if q.waiting <= LIST then list('national', id) end
-  end
+-- The national pool: the national queue's chats and the overflowed county chats.
+local national = call('ZCARD', LINE_POOL) - overflowed_in_counties
+local function of_national(id)
+  return not counties[call('HGET', CHAT .. id, 'queue')]
 end
-oldest(q, pool, places, national)
+local oldest = walk('national', LINE_POOL, national, of_national)
+row('national', national, 0, oldest)
 
 local counsellors, active = {}, {}
 for _, id in ipairs(call('ZRANGE', COUNSELLORS, 0, -1)) do
@@ -118,13 +125,6 @@ for _, id in ipairs(call('ZRANGE', COUNSELLORS, 0, -1)) do
   counsellors[n + 8] = tostring(held)
 end
 
-local rows = {}
-for _, name in ipairs(order) do
-  local q = queues[name]
-  local n = #rows
-  rows[n + 1] = name
-  rows[n + 2] = tostring(q.waiting)
-  rows[n + 3] = tostring(q.overflowed)
-  rows[n + 4] = q.oldest_text
-end
-return {rows, waiting, active, counsellors}
+local last = call('XREVRANGE', EFFECTS, '+', '-', 'COUNT', 1)
+return {table.concat(rows, '\t'), table.concat(waiting, '\t'),
+  table.concat(active, '\t'), table.concat(counsellors, '\t'), last[1] and last[1][1] or '0-0'}

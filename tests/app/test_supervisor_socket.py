@@ -1,20 +1,25 @@
 """The supervisor dashboard socket over two real instances, real Redis and PostgreSQL: the
 dashboard follows a chat from arrival to answer within two seconds, whichever instance the
-change happened on; capacity and away reach the router and the audit log; observing a chat is
-audited and read-only; only supervisors and admins get the socket."""
+change happened on; one instance computes it for all, and another takes over when that one
+dies; capacity and away reach the router and the audit log; observing a chat is audited and
+read-only; only supervisors and admins get the socket."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
+import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+import redis.asyncio as redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
@@ -477,3 +482,71 @@ async def test_signing_out_closes_the_dashboard_on_the_other_instance_within_a_s
                 while True:
                     await dashboard.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4410
+
+
+async def test_one_instance_computes_for_all_and_another_takes_over_when_it_dies(
+    module_env: RunEnvironment, tmp_path: Path
+) -> None:
+    prefix = f"{module_env.redis_prefix}{secrets.token_hex(3)}:"
+    client = redis.Redis.from_url(module_env.redis_url, decode_responses=True)
+    with two_instances(module_env.variables(EGUIDE_REDIS_PREFIX=prefix), tmp_path) as (a, b):
+        dashboards = {a: await open_dashboard(a), b: await open_dashboard(b)}
+        try:
+            for socket in dashboards.values():
+                await dashboard_where(socket, lambda f: True, UPDATE_WITHIN)
+            holder = None
+            for _ in range(30):  # the lease is taken within a second of starting
+                holder = await client.get(f"{prefix}dashboard:lease")
+                if holder is not None:
+                    break
+                await asyncio.sleep(0.1)
+            assert holder is not None
+            leader = next(s for s in (a, b) if computes_for_all(s, holder))
+            follower = b if leader is a else a
+
+            # A change is computed once: both dashboards get the same frame, `at` and all.
+            chat = start_chat(follower.url, "46")
+            arrived: dict[ServerProcess, float] = {}
+            for server, socket in dashboards.items():
+                shown = await frame_showing(socket, chat["chat_id"], UPDATE_WITHIN)
+                arrived[server] = shown["at"]
+            assert arrived[a] == arrived[b]
+
+            # The computing instance dies without a word: the other one's dashboard still
+            # shows the next change within the promised time, and it takes the lease over.
+            os.killpg(leader.pid, signal.SIGKILL)
+            leader.stop()
+            later = start_chat(follower.url, "46")
+            changed = time.monotonic()
+            await frame_showing(dashboards[follower], later["chat_id"], UPDATE_WITHIN)
+            assert time.monotonic() - changed < UPDATE_WITHIN
+            for _ in range(50):
+                if computes_for_all(follower):
+                    break
+                await asyncio.sleep(0.1)
+            assert computes_for_all(follower)
+        finally:
+            for socket in dashboards.values():
+                await socket.close()
+            await client.aclose()
+
+
+def computes_for_all(server: ServerProcess, instance: str = "") -> bool:
+    """The server's log says it took the dashboard's lease (as `instance`, when given)."""
+    return any(
+        "dashboard.computing_for_all" in line and instance in line
+        for line in server.log().splitlines()
+    )
+
+
+async def frame_showing(socket: ClientConnection, chat_id: str, within: float) -> dict[str, Any]:
+    """The first dashboard frame whose waiting lists name the chat."""
+    async with asyncio.timeout(within):
+        while True:
+            frame: dict[str, Any] = json.loads(await socket.recv())
+            if frame["type"] == "dashboard" and any(
+                chat["chat_id"] == chat_id
+                for listed in frame.get("waiting", {}).values()
+                for chat in listed["chats"]
+            ):
+                return frame
