@@ -4,14 +4,15 @@ Today's figures are the day's report so far (`app.report_record`, `app.report_fi
 dashboard and the report agree. For a busy day they take tens of milliseconds of Python (2,000
 chats: about 60 ms). On the instance's event loop, or on a thread contending for its
 interpreter lock, that time would hold up every socket of the instance; so the instance that
-computes the dashboard hands them to one worker process, started when first needed, which reads
-the record over its own connection and sends the figures back.
+computes the dashboard hands them to one worker process, started when first needed and run at a
+lower priority, which reads the record over its own connection and sends the figures back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
@@ -28,6 +29,9 @@ from app.report_figures import (
     service_level_by_hour,
 )
 from app.report_record import load_record
+
+# How much lower the worker's scheduling priority is than the instance's (os.nice).
+WORKER_NICENESS = 10
 
 
 async def today_figures(
@@ -75,7 +79,9 @@ class TodayWorker:
 
     async def figures(self, now: float, queues: list[str], target: int) -> dict[str, Any]:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=_step_aside
+            )
         loop = asyncio.get_running_loop()
         try:
             result: dict[str, Any] = await loop.run_in_executor(
@@ -90,6 +96,12 @@ class TodayWorker:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+def _step_aside() -> None:
+    """The worker runs at a lower priority: when the cores are busy, the instances' sockets
+    come first and today's figures a moment later."""
+    os.nice(WORKER_NICENESS)
 
 
 def _row(queue: str, figures: Figures) -> dict[str, Any]:

@@ -92,7 +92,9 @@ WARMUP_SECONDS = float(os.environ.get("BENCH_WARMUP_SECONDS", "3"))
 SKIP_RAMP = os.environ.get("BENCH_SKIP_RAMP", "") not in ("", "0")
 RAMP_RATES = [
     float(r)
-    for r in os.environ.get("BENCH_RAMP_RATES", "250,500,750,1000,1500,2000,3000").split(",")
+    for r in os.environ.get(
+        "BENCH_RAMP_RATES", "250,300,350,400,450,500,750,1000,1500,2000,3000"
+    ).split(",")
 ]
 RAMP_SECONDS = float(os.environ.get("BENCH_RAMP_SECONDS", "10"))
 # After a step's sending, its messages are waited for as long as they keep coming: until this

@@ -51,7 +51,6 @@ Deviations from the pure policy, and why:
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from importlib import resources
@@ -184,6 +183,9 @@ class RedisQueue:
         # What never changes while a chat is answered by one counsellor (queue, county,
         # language, answer time), read once per (chat, counsellor) for the dashboard.
         self._answered: dict[tuple[str, str], ActiveRow] = {}
+        self._answered_raw: str | None = None  # the script's list they were read from
+        self._answered_per_queue: Counter[str] = Counter()
+        self._answered_newest: list[ActiveRow] = []
 
     async def _call(self, name: str, *args: str) -> Any:
         return await self._scripts[name](keys=self._key_list, args=list(args))
@@ -394,7 +396,8 @@ class RedisQueue:
         *lists, version = await self._call(
             "dashboard", str(list_limit), *sorted(self.config.centres)
         )
-        q, w, a, s = (_text(part).split("\t") if part else [] for part in lists)
+        raw_queues, raw_waiting, raw_active, raw_staff = (_text(part) for part in lists)
+        q, w, s = (raw.split("\t") if raw else [] for raw in (raw_queues, raw_waiting, raw_staff))
         listed: dict[str, list[dict[str, Any]]] = {}
         for i in range(0, len(w), 7):
             listed.setdefault(w[i], []).append(
@@ -411,22 +414,22 @@ class RedisQueue:
                     )
                 )
             )
-        answered = await self._answered_chats(list(zip(a[::2], a[1::2], strict=True)))
+        if raw_active != self._answered_raw:  # else the same chats are answered as before
+            a = raw_active.split("\t") if raw_active else []
+            await self._answered_chats(list(zip(a[::2], a[1::2], strict=True)))
+            self._answered_raw = raw_active
         rows = {
             q[i]: queue_row(
                 q[i], int(q[i + 1]), int(q[i + 2]), float(q[i + 3]) if q[i + 3] else None
             )
             for i in range(0, len(q), 4)
         }
-        for queue, count in Counter(chat.queue for chat in answered).items():
+        for queue, count in self._answered_per_queue.items():
             rows.setdefault(queue, queue_row(queue))["active"] += count
-        newest = heapq.nsmallest(
-            active_limit, answered, key=lambda c: (-(c.answered_at or 0.0), c.chat_id)
-        )
         view = assemble(
             list(rows.values()),
             listed,
-            [active_entry(chat) for chat in newest],
+            [active_entry(chat) for chat in self._answered_newest[:active_limit]],
             [
                 StaffRow(
                     counsellor_id=s[i],
@@ -443,9 +446,10 @@ class RedisQueue:
         )
         return view, _text(version)
 
-    async def _answered_chats(self, pairs: list[tuple[str, str]]) -> list[ActiveRow]:
-        """The chats being answered, from (chat, counsellor) pairs: what is not known yet is
-        read in one round trip, and what is no longer answered is forgotten."""
+    async def _answered_chats(self, pairs: list[tuple[str, str]]) -> None:
+        """Keep the chats being answered, from (chat, counsellor) pairs: what is not known yet
+        is read in one round trip, and what is no longer answered is forgotten; with them, how
+        many each queue has and the list newest first."""
         unknown = [pair for pair in pairs if pair not in self._answered]
         if unknown:
             async with self._client.pipeline(transaction=False) as pipe:
@@ -469,9 +473,10 @@ class RedisQueue:
                     counsellor_id,
                     float(_text(at)) if at else None,
                 )
-        if unknown or len(self._answered) != len(pairs):  # else the same pairs as before
-            self._answered = {pair: self._answered[pair] for pair in pairs}
-        return list(self._answered.values())
+        self._answered = {pair: self._answered[pair] for pair in pairs}
+        rows = self._answered.values()
+        self._answered_per_queue = Counter(row.queue for row in rows)
+        self._answered_newest = sorted(rows, key=lambda c: (-(c.answered_at or 0.0), c.chat_id))
 
     async def restore(self, state: State) -> None:
         """Replace the routing state by `state` (e.g. rebuilt from PostgreSQL after Redis lost

@@ -55,11 +55,11 @@ end
 -- there once LIST are listed (or `count`, all the line has).
 local function walk(name, key, count, keep)
   local listed, oldest, oldest_text, settled = 0, nil, '', count == 0
-  local from = 0
+  local from, chunk = 0, math.max(2, LIST + 1)  -- usually all it takes
   while not settled or listed < math.min(LIST, count) do
-    local found = call('ZRANGE', key, from, from + CHUNK - 1, 'WITHSCORES')
+    local found = call('ZRANGE', key, from, from + chunk - 1, 'WITHSCORES')
     if #found == 0 then break end
-    from = from + CHUNK
+    from, chunk = from + chunk, CHUNK
     for j = 1, #found, 2 do
       local id = found[j]
       if keep == nil or keep(id) then
@@ -100,13 +100,14 @@ end
 local oldest = walk('national', LINE_POOL, national, of_national)
 row('national', national, 0, oldest)
 
+local byte, A, COLON = string.byte, string.byte('a'), string.byte(':')
 local counsellors, active = {}, {}
 for _, id in ipairs(call('ZRANGE', COUNSELLORS, 0, -1)) do
   local f = call('HGETALL', COUNSELLOR .. id)
   local fields, held = {}, 0
   for k = 1, #f, 2 do
     local name = f[k]
-    if string.sub(name, 1, 2) == 'a:' then
+    if byte(name, 1) == A and byte(name, 2) == COLON then -- 'a:' + chat id
       held = held + 1
       active[#active + 1] = string.sub(name, 3)
       active[#active + 1] = id
