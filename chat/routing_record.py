@@ -4,7 +4,9 @@ The routing scripts append their effects to a Redis stream. One consumer group r
 all instances: each entry is recorded by exactly one of them, and an entry whose recorder died
 before acknowledging it is claimed by another after `CLAIM_AFTER_MS`. Entries may therefore be
 recorded out of order; every state change is guarded by the entry's stream position, so an older
-entry never overwrites a newer one, and each routing event is inserted once.
+entry never overwrites a newer one, and each routing event is inserted once. Facts that do not
+depend on the order (when the chat was first answered, its first overflow) are kept whatever
+the order the entries come in.
 """
 
 from __future__ import annotations
@@ -58,10 +60,8 @@ def _state_change(effect: Effect) -> tuple[str, list[Any]] | None:
         case OfferWithdrawn():
             return "state = CASE WHEN state = 'offered' THEN 'waiting' ELSE state END", []
         case ChatAssigned():
-            return (
-                "state = 'active', counsellor_id = $3, answered_at = coalesce(answered_at, $4)",
-                [int(effect.counsellor_id), "at"],
-            )
+            # Its answer time is a fact of its own, recorded whatever the order (below).
+            return "state = 'active', counsellor_id = $3", [int(effect.counsellor_id)]
         case ChatRequeued():
             return "state = 'waiting', counsellor_id = NULL, queue = $3", [effect.queue]
         case ChatAbandoned():
@@ -104,6 +104,15 @@ async def record_entry(
                     uuid.UUID(effect.chat_id),
                     at,
                     str(effect.reason),
+                )
+            if isinstance(effect, ChatAssigned):
+                # Two instances' recorders may record entries out of order: the chat's end can
+                # come first, and then the guarded update below skips this one; when it was
+                # first answered is kept all the same (the earliest answer, whatever came last).
+                await conn.execute(
+                    "UPDATE chat_sessions SET answered_at = least(answered_at, $2) WHERE id = $1",
+                    uuid.UUID(effect.chat_id),
+                    at,
                 )
             change = _state_change(effect)
             if change is None or chat_id is None:

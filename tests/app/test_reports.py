@@ -535,14 +535,16 @@ async def dashboard_where(
 
 
 async def _wait_for_the_record(database_url: str) -> None:
-    """The recorder writes what the router did to PostgreSQL a moment later: wait for the last
-    of it (everyone signed out, every chat in its final state)."""
+    """The recorders write what the router did to PostgreSQL a moment later, each instance's
+    its share, so not always in order: wait for the last of it (every answer, everyone signed
+    out, every chat in its final state)."""
     conn = await asyncpg.connect(database_url)
     try:
         for _ in range(100):
             settled = await conn.fetchval(
                 """SELECT (SELECT count(*) FROM chat_sessions WHERE state = 'ended') = 5
                       AND (SELECT count(*) FROM chat_sessions WHERE state = 'abandoned') = 1
+                      AND (SELECT count(*) FROM chat_sessions WHERE answered_at IS NOT NULL) = 5
                       AND (SELECT count(*) FROM wrap_ups) = 4
                       AND (SELECT count(*) FROM routing_events
                            WHERE kind = 'CounsellorStatusChanged'
