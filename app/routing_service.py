@@ -247,14 +247,16 @@ class RoutingService:
         from queueing.effect_feed import EffectFeed
 
         feed = EffectFeed(self.client, self.queue.keys.effects_stream(), decode_effects)
+        # The dashboard hears first: it only marks itself out of date, and its computation then
+        # starts ahead of the seekers' places, which are sent at most every half second anyway.
+        feed.add_listener(self.dashboard.on_effect)
+        self.dashboard.feed_position = lambda: str(feed.last_id)
         feed.add_listener(self.hub.on_effect)
 
         async def wake_timer(_effect: object, _at: float) -> None:
             self.router.wake()
 
         feed.add_listener(wake_timer)
-        feed.add_listener(self.dashboard.on_effect)
-        self.dashboard.feed_position = lambda: str(feed.last_id)
         for listener in self.listeners:
             feed.add_listener(listener)
         recorder = RoutingRecorder(
