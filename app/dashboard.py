@@ -355,7 +355,7 @@ class Dashboard:
                 self._today_dirty.clear()
                 self._today, self._today_text = None, _encode(None)
                 continue
-            if not self._leading and self._relayed_at > time.monotonic() - REFRESH_SECONDS:
+            if not self._leading:
                 self._today_dirty.clear()  # the computing instance relays them
                 continue
             await asyncio.sleep(TODAY_DELAY_SECONDS)
@@ -431,14 +431,18 @@ class Dashboard:
                     if self._sinks:
                         await self._lease.mark_watched()
                     was, self._leading = self._leading, await self._lease.hold()
-                    self._watched = self._leading and (
-                        bool(self._sinks) or await self._lease.watched()
+                    watched, self._watched = (
+                        self._watched,
+                        self._leading and (bool(self._sinks) or await self._lease.watched()),
                     )
                 except (OSError, redis.RedisError) as error:
                     log.warning("dashboard.lease_failed", error=type(error).__name__)
                     was, self._leading = self._leading, False
+                    watched = self._watched
                 if self._leading and not was:
                     log.info("dashboard.computing_for_all", instance=self._lease.instance)
+                if self._leading and (not was or (self._watched and not watched)):
+                    # Computing for all from now, or somebody started watching elsewhere.
                     self._dirty.set()
                     self._today_dirty.set()
                 await asyncio.sleep(LEASE_RENEW_SECONDS)
