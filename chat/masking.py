@@ -304,10 +304,12 @@ def _phone_from(probe: str, groups: list[Span], i: int) -> Span | None:
 def _worth_asking(piece: str, digits: str, first: bool) -> bool:
     """Whether the matcher could find a number the fast path did not: one written with a
     country code (+, 00), brackets, dots or slashes, a five-digit Norwegian service number, or
-    a Norwegian number after 47 without the +. Eight digits as Norwegians write them that the
-    fast path refused are no valid number, and the matcher would say so more slowly."""
+    a Norwegian number after 47 without the +, or one with a group of a single digit (which
+    the fast path does not take). Eight digits as Norwegians write them that the fast path
+    refused are no valid number, and the matcher would say so more slowly."""
     return (
         not _UNUSUAL_IN_NUMBERS.isdisjoint(piece)
+        or sum(c.isdigit() for c in piece) == 1
         or (first and digits.startswith("00"))
         or (len(digits) == 5 and digits.startswith("0"))
         or (len(digits) == 10 and digits.startswith("47"))
