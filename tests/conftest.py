@@ -83,6 +83,16 @@ async def db(test_env: RunEnvironment) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
+async def module_db(module_env: RunEnvironment) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the database of the module's own (`module_env`)."""
+    conn = await asyncpg.connect(module_env.database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
 async def redis_client(test_env: RunEnvironment) -> AsyncIterator[redis.Redis]:
     client = redis.Redis.from_url(test_env.redis_url, decode_responses=True)
     try:

@@ -12,7 +12,7 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +52,6 @@ def instances(
     )
     with two_instances(env, tmp_path_factory.mktemp("supervisor")) as pair:
         yield pair
-
-
-@pytest.fixture
-async def db(module_env: RunEnvironment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(module_env.database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def open_dashboard(server: ServerProcess, username: str = "sofie") -> ClientConnection:
@@ -190,12 +181,12 @@ async def test_the_dashboard_follows_a_chat_across_instances_within_two_seconds(
 
 
 async def test_capacity_and_away_reach_the_router_and_the_audit_log(
-    instances: tuple[ServerProcess, ServerProcess], db: asyncpg.Connection
+    instances: tuple[ServerProcess, ServerProcess], module_db: asyncpg.Connection
 ) -> None:
     a, b = instances
     dashboard = await open_dashboard(a)
     ola = await open_counsellor(b.url, staff_cookie(b.url, "ola", DEMO_PASSWORD))
-    ola_id = await db.fetchval("SELECT id::text FROM users WHERE username = 'ola'")
+    ola_id = await module_db.fetchval("SELECT id::text FROM users WHERE username = 'ola'")
     try:
         await send(ola, "status", status="available")
         await receive(ola, "status")
@@ -212,7 +203,9 @@ async def test_capacity_and_away_reach_the_router_and_the_audit_log(
             dashboard, lambda f: counsellor_row(f, "Ola")["capacity"] == 4, UPDATE_WITHIN
         )
         assert counsellor_row(shown, "Ola")["state"] == "available"
-        assert await db.fetchval("SELECT capacity FROM users WHERE id = $1", int(ola_id)) == 4
+        assert (
+            await module_db.fetchval("SELECT capacity FROM users WHERE id = $1", int(ola_id)) == 4
+        )
 
         await send(dashboard, "set_away", counsellor_id=ola_id)
         await next_frame(dashboard, "applied")
@@ -221,7 +214,7 @@ async def test_capacity_and_away_reach_the_router_and_the_audit_log(
         await dashboard_where(
             dashboard, lambda f: counsellor_row(f, "Ola")["state"] == "away", UPDATE_WITHIN
         )
-        audit = await db.fetch(
+        audit = await module_db.fetch(
             """SELECT action, detail, actor_user_id FROM audit_log
                WHERE target_type = 'user' AND target_id = $1 ORDER BY id""",
             ola_id,
@@ -229,7 +222,7 @@ async def test_capacity_and_away_reach_the_router_and_the_audit_log(
         actions = [row["action"] for row in audit]
         assert actions[-2:] == ["counsellor.capacity_set", "counsellor.set_away"]
         assert json.loads(audit[-2]["detail"]) == {"capacity": 4, "was": 2}
-        sofie = await db.fetchval("SELECT id FROM users WHERE username = 'sofie'")
+        sofie = await module_db.fetchval("SELECT id FROM users WHERE username = 'sofie'")
         assert {row["actor_user_id"] for row in audit[-2:]} == {sofie}
 
         # Refused and unchanged: a capacity out of range, a counsellor who does not exist, a
@@ -243,13 +236,17 @@ async def test_capacity_and_away_reach_the_router_and_the_audit_log(
         ):
             await send(dashboard, "set_capacity", **fields)
             assert (await next_frame(dashboard, "error"))["code"] == code
-        ingrid = await db.fetchval("SELECT id::text FROM users WHERE username = 'ingrid'")
+        ingrid = await module_db.fetchval("SELECT id::text FROM users WHERE username = 'ingrid'")
         await send(dashboard, "set_away", counsellor_id=ingrid)
         assert (await next_frame(dashboard, "error"))["code"] == "not_allowed"
-        assert await db.fetchval("SELECT capacity FROM users WHERE id = $1", int(ola_id)) == 4
-        count = await db.fetchval("SELECT count(*) FROM audit_log WHERE target_id = $1", ola_id)
+        assert (
+            await module_db.fetchval("SELECT capacity FROM users WHERE id = $1", int(ola_id)) == 4
+        )
+        count = await module_db.fetchval(
+            "SELECT count(*) FROM audit_log WHERE target_id = $1", ola_id
+        )
         assert count == len(audit)
-        assert not await db.fetchval(
+        assert not await module_db.fetchval(
             "SELECT count(*) FROM audit_log WHERE target_id = $1 AND action LIKE 'counsellor.%'",
             ingrid,
         )
@@ -261,7 +258,7 @@ async def test_capacity_and_away_reach_the_router_and_the_audit_log(
 
 
 async def test_observing_a_chat_is_audited_and_takes_no_part(
-    instances: tuple[ServerProcess, ServerProcess], db: asyncpg.Connection
+    instances: tuple[ServerProcess, ServerProcess], module_db: asyncpg.Connection
 ) -> None:
     a, b = instances
     kari = await open_counsellor(b.url, staff_cookie(b.url, "kari", DEMO_PASSWORD))
@@ -289,7 +286,7 @@ async def test_observing_a_chat_is_audited_and_takes_no_part(
         assert note["text"] == "Trenger tid."
         synced = await next_frame(dashboard, "synced")
         assert synced["last_seq"] == 1
-        row = await db.fetchrow(
+        row = await module_db.fetchrow(
             """SELECT actor_user_id, target_type FROM audit_log
                WHERE action = 'chat.observe' AND target_id = $1""",
             chat_id,

@@ -51,15 +51,6 @@ async def api(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-async def record(module_env: RunEnvironment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(module_env.database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
 @asynccontextmanager
 async def kari_on_duty(server: ServerProcess) -> AsyncIterator[ClientConnection]:
     """Kari's console (Oslo, county 03), available for offers until the block ends."""
@@ -119,15 +110,15 @@ def refused(response: httpx.Response, status: int, code: str) -> None:
     assert response.headers["cache-control"] == "no-store"
 
 
-async def kari_id(record: asyncpg.Connection) -> int:
-    user_id: int = await record.fetchval("SELECT id FROM users WHERE username = 'kari'")
+async def kari_id(module_db: asyncpg.Connection) -> int:
+    user_id: int = await module_db.fetchval("SELECT id FROM users WHERE username = 'kari'")
     return user_id
 
 
-async def write_conversation(record: asyncpg.Connection, chat: Chat, marker: str) -> list[str]:
+async def write_conversation(module_db: asyncpg.Connection, chat: Chat, marker: str) -> list[str]:
     """Messages both ways and an internal note, stored as the sockets would store them; the
     message bodies in order."""
-    chat_id, kari = uuid.UUID(chat["chat_id"]), await kari_id(record)
+    chat_id, kari = uuid.UUID(chat["chat_id"]), await kari_id(module_db)
     bodies = [
         (f"Hei, jeg vil bytte jobb {marker}", "seeker", None),
         (f"Hva jobber du med nå? <script>alert('{marker}')</script>", "counsellor", kari),
@@ -135,7 +126,7 @@ async def write_conversation(record: asyncpg.Connection, chat: Chat, marker: str
     ]
     for body, role, user_id in bodies:
         await append_message(
-            record,
+            module_db,
             chat_id=chat_id,
             sender_role=role,
             sender_user_id=user_id,
@@ -143,7 +134,7 @@ async def write_conversation(record: asyncpg.Connection, chat: Chat, marker: str
             body=body,
             now=datetime.now(UTC),
         )
-    await record.execute(
+    await module_db.execute(
         "INSERT INTO chat_notes (chat_id, author_id, body) VALUES ($1, $2, $3)",
         chat_id,
         kari,
@@ -152,14 +143,14 @@ async def write_conversation(record: asyncpg.Connection, chat: Chat, marker: str
     return [body for body, _, _ in bodies]
 
 
-async def rows_mentioning(record: asyncpg.Connection, marker: str) -> dict[str, int]:
+async def rows_mentioning(module_db: asyncpg.Connection, marker: str) -> dict[str, int]:
     """Every table row whose text holds `marker`, per table: the whole database is searched."""
-    tables = await record.fetch(
+    tables = await module_db.fetch(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
     )
     found = {}
     for table in (row["tablename"] for row in tables):
-        count = await record.fetchval(
+        count = await module_db.fetchval(
             f'SELECT count(*) FROM "{table}" AS t WHERE t::text LIKE $1',  # noqa: S608
             f"%{marker}%",
         )
@@ -172,13 +163,13 @@ async def rows_mentioning(record: asyncpg.Connection, marker: str) -> dict[str, 
 
 
 async def test_transcripts_hold_the_conversation_in_order_and_never_a_note(
-    server: ServerProcess, api: httpx.AsyncClient, record: asyncpg.Connection
+    server: ServerProcess, api: httpx.AsyncClient, module_db: asyncpg.Connection
 ) -> None:
     marker = secrets.token_hex(6)
     async with kari_on_duty(server) as kari:
         chat = await start(api, "03")
         seeker = await answered(server, kari, chat)
-        bodies = await write_conversation(record, chat, marker)
+        bodies = await write_conversation(module_db, chat, marker)
 
         text = await api.get(url(chat["chat_id"], "/transcript?lang=en"), headers=bearer(chat))
         assert text.status_code == 200, text.text
@@ -278,10 +269,10 @@ async def test_unknown_api_paths_and_methods_answer_in_json(api: httpx.AsyncClie
 
 
 async def test_an_expired_token_opens_nothing(
-    server: ServerProcess, api: httpx.AsyncClient, record: asyncpg.Connection
+    server: ServerProcess, api: httpx.AsyncClient, module_db: asyncpg.Connection
 ) -> None:
     chat = await start(api, "46")
-    await record.execute(
+    await module_db.execute(
         "UPDATE chat_sessions SET resume_expires_at = now() - interval '1 second' WHERE id = $1",
         uuid.UUID(chat["chat_id"]),
     )
@@ -294,7 +285,7 @@ async def test_an_expired_token_opens_nothing(
 
 
 async def test_the_survey_opens_once_when_an_answered_chat_has_ended(
-    server: ServerProcess, api: httpx.AsyncClient, record: asyncpg.Connection
+    server: ServerProcess, api: httpx.AsyncClient, module_db: asyncpg.Connection
 ) -> None:
     async with kari_on_duty(server) as kari:
         chat = await start(api, "03")
@@ -330,7 +321,7 @@ async def test_the_survey_opens_once_when_an_answered_chat_has_ended(
     assert answer.headers["cache-control"] == "no-store"
     again = await api.post(survey, json={"score": 1}, headers=bearer(chat))
     refused(again, 409, "already_answered")
-    stored = await record.fetchrow(
+    stored = await module_db.fetchrow(
         "SELECT score, comment FROM survey_answers WHERE chat_id = $1", uuid.UUID(chat["chat_id"])
     )
     assert dict(stored) == {"score": 4, "comment": "Nyttig!"}
@@ -352,7 +343,7 @@ async def test_a_chat_nobody_answered_has_no_survey(
 async def test_once_the_router_has_forgotten_a_chat_the_record_decides(
     server: ServerProcess,
     api: httpx.AsyncClient,
-    record: asyncpg.Connection,
+    module_db: asyncpg.Connection,
     module_env: RunEnvironment,
     prefix: str,
 ) -> None:
@@ -362,7 +353,7 @@ async def test_once_the_router_has_forgotten_a_chat_the_record_decides(
         await ended_by_kari(kari, seeker, chat)
     chat_id = uuid.UUID(chat["chat_id"])
     for _ in range(50):  # the recorder writes the end to PostgreSQL
-        if await record.fetchval("SELECT state FROM chat_sessions WHERE id = $1", chat_id) == (
+        if await module_db.fetchval("SELECT state FROM chat_sessions WHERE id = $1", chat_id) == (
             "ended"
         ):
             break
@@ -386,14 +377,14 @@ async def test_once_the_router_has_forgotten_a_chat_the_record_decides(
 
 
 async def test_deleting_ends_a_live_chat_and_leaves_no_word_of_it(
-    server: ServerProcess, api: httpx.AsyncClient, record: asyncpg.Connection
+    server: ServerProcess, api: httpx.AsyncClient, module_db: asyncpg.Connection
 ) -> None:
     marker = secrets.token_hex(6)
     async with kari_on_duty(server) as kari:
         chat = await start(api, "03", topic=f"Jobbskifte {marker}")
         seeker = await answered(server, kari, chat)
-        await write_conversation(record, chat, marker)
-        assert set(await rows_mentioning(record, marker)) == {
+        await write_conversation(module_db, chat, marker)
+        assert set(await rows_mentioning(module_db, marker)) == {
             "chat_sessions",
             "messages",
             "chat_notes",
@@ -411,9 +402,9 @@ async def test_deleting_ends_a_live_chat_and_leaves_no_word_of_it(
         assert (await receive(seeker, "error"))["code"] == "chat_closed"
         await seeker.close()
 
-    assert await rows_mentioning(record, marker) == {}
-    assert await words_left(record, uuid.UUID(chat["chat_id"])) == {}
-    row = await record.fetchrow(
+    assert await rows_mentioning(module_db, marker) == {}
+    assert await words_left(module_db, uuid.UUID(chat["chat_id"])) == {}
+    row = await module_db.fetchrow(
         """SELECT topic, resume_token_hash, deleted_at, last_seq,
                   (SELECT count(*) FROM messages WHERE chat_id = c.id) AS messages,
                   (SELECT count(*) FROM chat_notes WHERE chat_id = c.id) AS notes
@@ -436,20 +427,20 @@ async def test_deleting_ends_a_live_chat_and_leaves_no_word_of_it(
 
 
 async def test_deleting_after_the_chat_keeps_the_figures_and_drops_the_words(
-    server: ServerProcess, api: httpx.AsyncClient, record: asyncpg.Connection
+    server: ServerProcess, api: httpx.AsyncClient, module_db: asyncpg.Connection
 ) -> None:
     marker = secrets.token_hex(6)
     async with kari_on_duty(server) as kari:
         chat = await start(api, "03")
         seeker = await answered(server, kari, chat)
-        await write_conversation(record, chat, marker)
+        await write_conversation(module_db, chat, marker)
         await ended_by_kari(kari, seeker, chat)
     chat_id = uuid.UUID(chat["chat_id"])
-    await record.execute(
+    await module_db.execute(
         """INSERT INTO wrap_ups (chat_id, counsellor_id, category, topics, note)
            VALUES ($1, $2, 'reflection', '{career_change}', $3)""",
         chat_id,
-        await kari_id(record),
+        await kari_id(module_db),
         f"wrap-up {marker}",
     )
     answer = await api.post(
@@ -461,19 +452,19 @@ async def test_deleting_after_the_chat_keeps_the_figures_and_drops_the_words(
 
     assert (await delete(api, chat)).status_code == 204
 
-    assert await rows_mentioning(record, marker) == {}
+    assert await rows_mentioning(module_db, marker) == {}
     # Every text column of the chat's rows, by name: no word is left.
-    assert await words_left(record, chat_id) == {}
-    survey = await record.fetchrow(
+    assert await words_left(module_db, chat_id) == {}
+    survey = await module_db.fetchrow(
         "SELECT score, comment FROM survey_answers WHERE chat_id = $1", chat_id
     )
     assert dict(survey) == {"score": 5, "comment": None}
-    wrap_up = await record.fetchrow(
+    wrap_up = await module_db.fetchrow(
         "SELECT category, topics, note FROM wrap_ups WHERE chat_id = $1", chat_id
     )
     assert dict(wrap_up) == {"category": "reflection", "topics": ["career_change"], "note": None}
     for _ in range(50):  # the recorder still records the chat's end
-        state = await record.fetchval("SELECT state FROM chat_sessions WHERE id = $1", chat_id)
+        state = await module_db.fetchval("SELECT state FROM chat_sessions WHERE id = $1", chat_id)
         if state == "ended":
             break
         await asyncio.sleep(0.1)
@@ -481,7 +472,7 @@ async def test_deleting_after_the_chat_keeps_the_figures_and_drops_the_words(
 
 
 async def test_deleting_a_waiting_chat_takes_it_out_of_the_queue(
-    server: ServerProcess, api: httpx.AsyncClient, record: asyncpg.Connection
+    server: ServerProcess, api: httpx.AsyncClient, module_db: asyncpg.Connection
 ) -> None:
     chat = await start(api, "46")
     seeker = await open_seeker(server.url, chat["token"])
@@ -491,7 +482,7 @@ async def test_deleting_a_waiting_chat_takes_it_out_of_the_queue(
     await seeker.close()
     chat_id = uuid.UUID(chat["chat_id"])
     for _ in range(50):
-        state = await record.fetchval("SELECT state FROM chat_sessions WHERE id = $1", chat_id)
+        state = await module_db.fetchval("SELECT state FROM chat_sessions WHERE id = $1", chat_id)
         if state == "abandoned":
             break
         await asyncio.sleep(0.1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -38,15 +38,6 @@ def instances(
     )
     with two_instances(env, tmp_path_factory.mktemp("live")) as pair:
         yield pair
-
-
-@pytest.fixture
-async def db(module_env: RunEnvironment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(module_env.database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def frames_until(
@@ -102,7 +93,7 @@ async def signed_in(server: ServerProcess, username: str) -> ClientConnection:
 
 
 async def test_a_whole_chat_from_waiting_to_the_survey(
-    instances: tuple[ServerProcess, ServerProcess], db: asyncpg.Connection
+    instances: tuple[ServerProcess, ServerProcess], module_db: asyncpg.Connection
 ) -> None:
     a, b = instances
     chat = start_chat(a.url, "03")
@@ -156,7 +147,7 @@ async def test_a_whole_chat_from_waiting_to_the_survey(
         await receive(kari, "chat_closed")
         await send(kari, "wrap_up", chat_id=chat_id, category="information")
         assert (await receive(kari, "error"))["code"] == "conflict"
-        stored = await db.fetch(
+        stored = await module_db.fetch(
             "SELECT seq, sender_role, body FROM messages WHERE chat_id = $1::uuid ORDER BY seq",
             chat_id,
         )
@@ -165,7 +156,7 @@ async def test_a_whole_chat_from_waiting_to_the_survey(
             (2, "counsellor"),
             (3, "seeker"),
         ]
-        wrap_up = await db.fetchrow(
+        wrap_up = await module_db.fetchrow(
             "SELECT category, topics FROM wrap_ups WHERE chat_id = $1::uuid", chat_id
         )
         assert (wrap_up["category"], wrap_up["topics"]) == ("reflection", ["studievalg"])
@@ -181,7 +172,9 @@ async def test_a_whole_chat_from_waiting_to_the_survey(
             )
             assert survey.status_code == 201, survey.text
         assert (
-            await db.fetchval("SELECT score FROM survey_answers WHERE chat_id = $1::uuid", chat_id)
+            await module_db.fetchval(
+                "SELECT score FROM survey_answers WHERE chat_id = $1::uuid", chat_id
+            )
             == 5
         )
         await seeker.close()
@@ -225,7 +218,7 @@ async def test_the_seeker_resumes_on_the_other_instance_while_messages_are_in_fl
 
 
 async def test_the_counsellor_resumes_every_chat_after_a_drop(
-    instances: tuple[ServerProcess, ServerProcess], db: asyncpg.Connection
+    instances: tuple[ServerProcess, ServerProcess], module_db: asyncpg.Connection
 ) -> None:
     a, b = instances
     ingrid = await signed_in(a, "ingrid")
@@ -251,7 +244,9 @@ async def test_the_counsellor_resumes_every_chat_after_a_drop(
         resumed = await frames_until(back, lambda f: f["type"] == "synced")
         assert [m["seq"] for m in messages(resumed)] == list(range(2, 12))
         assert messages(await quiet(back)) == []
-        count = await db.fetchval("SELECT count(*) FROM messages WHERE chat_id = $1::uuid", chat_id)
+        count = await module_db.fetchval(
+            "SELECT count(*) FROM messages WHERE chat_id = $1::uuid", chat_id
+        )
         assert count == 11
         await send(back, "end", chat_id=chat_id)
         await seeker.close()
@@ -261,7 +256,7 @@ async def test_the_counsellor_resumes_every_chat_after_a_drop(
 
 
 async def test_notes_travel_with_a_transfer_and_never_reach_the_seeker(
-    instances: tuple[ServerProcess, ServerProcess], db: asyncpg.Connection
+    instances: tuple[ServerProcess, ServerProcess], module_db: asyncpg.Connection
 ) -> None:
     a, b = instances
     nora = await signed_in(a, "nora")
@@ -278,7 +273,7 @@ async def test_notes_travel_with_a_transfer_and_never_reach_the_seeker(
         assert note_ack["note_id"] and "seq" not in note_ack
 
         await send(amir, "status", status="available")
-        amir_id = await db.fetchval("SELECT id FROM users WHERE username = 'amir'")
+        amir_id = await module_db.fetchval("SELECT id FROM users WHERE username = 'amir'")
         await send(nora, "transfer", chat_id=chat_id, counsellor_id=str(amir_id))
         assert (await receive(nora, "chat_removed"))["reason"] == "transfer"
         assert (await receive(seeker, "requeued"))["reason"] == "transfer"
@@ -435,7 +430,7 @@ async def test_resends_and_claims_are_answered_by_what_the_chat_really_holds(
 
 
 async def test_the_other_side_reads_numbers_live_while_the_record_keeps_them_masked(
-    instances: tuple[ServerProcess, ServerProcess], db: asyncpg.Connection
+    instances: tuple[ServerProcess, ServerProcess], module_db: asyncpg.Connection
 ) -> None:
     a, b = instances
     said = "Fnr 150765 00565, ring 912 34 567 eller skriv til ola.nordmann@nav.no."
@@ -453,18 +448,22 @@ async def test_the_other_side_reads_numbers_live_while_the_record_keeps_them_mas
         await send(kari, "note", chat_id=chat_id, client_id="n1", text=noted)
         assert (await receive(kari, "note"))["text"] == noted
 
-        stored = await db.fetchval(
+        stored = await module_db.fetchval(
             "SELECT body FROM messages WHERE chat_id = $1::uuid AND seq = $2", chat_id, seq
         )
         assert stored == kept
-        note = await db.fetchval("SELECT body FROM chat_notes WHERE chat_id = $1::uuid", chat_id)
+        note = await module_db.fetchval(
+            "SELECT body FROM chat_notes WHERE chat_id = $1::uuid", chat_id
+        )
         assert note == "Ringer tilbake på [phone]"
 
         # A resend after a reconnect is still the same message, stored once.
         await send(seeker, "message", client_id="m1", text=said)
         assert (await receive(seeker, "ack"))["seq"] == seq
         assert (
-            await db.fetchval("SELECT count(*) FROM messages WHERE chat_id = $1::uuid", chat_id)
+            await module_db.fetchval(
+                "SELECT count(*) FROM messages WHERE chat_id = $1::uuid", chat_id
+            )
             == 1
         )
         # A catch-up reads the record: a reloaded page shows the masked copy.
@@ -483,7 +482,9 @@ async def test_the_other_side_reads_numbers_live_while_the_record_keeps_them_mas
             note="Henvist; kontakt kari@karriere.no",
         )
         await receive(kari, "chat_closed")
-        wrap_up = await db.fetchval("SELECT note FROM wrap_ups WHERE chat_id = $1::uuid", chat_id)
+        wrap_up = await module_db.fetchval(
+            "SELECT note FROM wrap_ups WHERE chat_id = $1::uuid", chat_id
+        )
         assert wrap_up == "Henvist; kontakt [email]"
         async with httpx.AsyncClient(
             base_url=a.url, headers={"authorization": f"Bearer {chat['token']}"}
@@ -495,7 +496,7 @@ async def test_the_other_side_reads_numbers_live_while_the_record_keeps_them_mas
         assert survey.status_code == 201, survey.text
         assert survey.json()["comment"] == "Ring meg gjerne: [phone]"
         assert (
-            await db.fetchval(
+            await module_db.fetchval(
                 "SELECT comment FROM survey_answers WHERE chat_id = $1::uuid", chat_id
             )
             == "Ring meg gjerne: [phone]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import asyncpg
 import pytest
@@ -39,23 +39,14 @@ def instances(
         yield pair
 
 
-@pytest.fixture
-async def record(module_env: RunEnvironment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(module_env.database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
-async def state_of(record: asyncpg.Connection, chat_id: str) -> str:
+async def state_of(module_db: asyncpg.Connection, chat_id: str) -> str:
     return str(
-        await record.fetchval("SELECT state FROM chat_sessions WHERE id = $1::uuid", chat_id)
+        await module_db.fetchval("SELECT state FROM chat_sessions WHERE id = $1::uuid", chat_id)
     )
 
 
 async def test_a_seeker_connected_elsewhere_keeps_their_place_when_an_old_socket_drops(
-    instances: tuple[ServerProcess, ServerProcess], record: asyncpg.Connection
+    instances: tuple[ServerProcess, ServerProcess], module_db: asyncpg.Connection
 ) -> None:
     a, b = instances
     chat = start_chat(a.url, "46", language="nn")  # nobody on duty: it waits
@@ -63,7 +54,7 @@ async def test_a_seeker_connected_elsewhere_keeps_their_place_when_an_old_socket
     new = await open_seeker(b.url, chat["token"])  # the phone moved networks
     await old.close()  # only now does instance A notice the old socket is gone
     await asyncio.sleep(GRACE * 2)
-    assert await state_of(record, chat["chat_id"]) == "waiting"
+    assert await state_of(module_db, chat["chat_id"]) == "waiting"
     await send(new, "ping")
     await receive(new, "pong")
 
@@ -71,13 +62,13 @@ async def test_a_seeker_connected_elsewhere_keeps_their_place_when_an_old_socket
     await new.close()
     for _ in range(50):
         await asyncio.sleep(0.2)
-        if await state_of(record, chat["chat_id"]) == "abandoned":
+        if await state_of(module_db, chat["chat_id"]) == "abandoned":
             break
-    assert await state_of(record, chat["chat_id"]) == "abandoned"
+    assert await state_of(module_db, chat["chat_id"]) == "abandoned"
 
 
 async def test_a_counsellor_connected_elsewhere_keeps_their_chats_when_an_old_console_drops(
-    instances: tuple[ServerProcess, ServerProcess], record: asyncpg.Connection
+    instances: tuple[ServerProcess, ServerProcess], module_db: asyncpg.Connection
 ) -> None:
     a, b = instances
     cookie = staff_cookie(a.url, "ola", DEMO_PASSWORD)
@@ -97,7 +88,7 @@ async def test_a_counsellor_connected_elsewhere_keeps_their_chats_when_an_old_co
     # Still hers: she writes and the seeker reads it.
     await send(new, "message", chat_id=chat["chat_id"], client_id="o1", text="Fremdeles her")
     assert (await receive(seeker, "message"))["text"] == "Fremdeles her"
-    assert await state_of(record, chat["chat_id"]) == "active"
+    assert await state_of(module_db, chat["chat_id"]) == "active"
     await send(new, "end", chat_id=chat["chat_id"])
     await receive(seeker, "ended")
     await send(new, "status", status="offline")
@@ -106,12 +97,12 @@ async def test_a_counsellor_connected_elsewhere_keeps_their_chats_when_an_old_co
 
 
 async def test_a_chat_whose_seeker_never_connected_is_let_go_and_never_offered(
-    instances: tuple[ServerProcess, ServerProcess], record: asyncpg.Connection
+    instances: tuple[ServerProcess, ServerProcess], module_db: asyncpg.Connection
 ) -> None:
     a, _ = instances
     chat = start_chat(a.url, "46", language="nn")  # the page closed before its socket opened
     for _ in range(200):
         await asyncio.sleep(0.25)
-        if await state_of(record, chat["chat_id"]) == "abandoned":
+        if await state_of(module_db, chat["chat_id"]) == "abandoned":
             break
-    assert await state_of(record, chat["chat_id"]) == "abandoned"
+    assert await state_of(module_db, chat["chat_id"]) == "abandoned"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -21,15 +20,6 @@ from tests.support.environment import RunEnvironment
 from tests.support.records import words_left
 
 
-@pytest.fixture
-async def record(module_env: RunEnvironment) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(module_env.database_url)
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
 def eguide_purge(env: RunEnvironment, **variables: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "app", "purge"],
@@ -41,21 +31,21 @@ def eguide_purge(env: RunEnvironment, **variables: str) -> subprocess.CompletedP
     )
 
 
-async def ended_chat(record: asyncpg.Connection, days_ago: float) -> uuid.UUID:
+async def ended_chat(module_db: asyncpg.Connection, days_ago: float) -> uuid.UUID:
     """A whole conversation, as the sockets and the seeker's requests store it, that ended
     `days_ago` days ago."""
     now = datetime.now(UTC)
     ended = now - timedelta(days=days_ago)
-    kari = await record.fetchval("SELECT id FROM users WHERE username = 'kari'")
+    kari = await module_db.fetchval("SELECT id FROM users WHERE username = 'kari'")
     chat, _token = await create_chat(
-        record, county_number="03", language="nb", topic="Jobbskifte", queue="03", now=ended
+        module_db, county_number="03", language="nb", topic="Jobbskifte", queue="03", now=ended
     )
     for role, user, text in [
         ("seeker", None, "Hei, jeg vil bytte jobb"),
         ("counsellor", kari, "Hva jobber du med nå?"),
     ]:
         await append_message(
-            record,
+            module_db,
             chat_id=chat.id,
             sender_role=role,
             sender_user_id=user,
@@ -64,9 +54,9 @@ async def ended_chat(record: asyncpg.Connection, days_ago: float) -> uuid.UUID:
             now=ended,
         )
     await add_note(
-        record, chat_id=chat.id, author_id=kari, client_id="n1", body="Usikker", now=ended
+        module_db, chat_id=chat.id, author_id=kari, client_id="n1", body="Usikker", now=ended
     )
-    await record.execute(
+    await module_db.execute(
         """UPDATE chat_sessions SET state = 'ended', counsellor_id = $2, answered_at = $3,
                   ended_at = $3, end_reason = 'by_counsellor' WHERE id = $1""",
         chat.id,
@@ -74,7 +64,7 @@ async def ended_chat(record: asyncpg.Connection, days_ago: float) -> uuid.UUID:
         ended,
     )
     await save_wrap_up(
-        record,
+        module_db,
         chat_id=chat.id,
         counsellor_id=kari,
         category="reflection",
@@ -82,13 +72,13 @@ async def ended_chat(record: asyncpg.Connection, days_ago: float) -> uuid.UUID:
         note="Tok det fint",
         now=ended,
     )
-    assert await save_survey(record, chat.id, 4, "Nyttig samtale", ended) is SurveyOutcome.SAVED
+    assert await save_survey(module_db, chat.id, 4, "Nyttig samtale", ended) is SurveyOutcome.SAVED
     return chat.id
 
 
-async def figures(record: asyncpg.Connection, chat_id: uuid.UUID) -> dict[str, object]:
+async def figures(module_db: asyncpg.Connection, chat_id: uuid.UUID) -> dict[str, object]:
     """What reports read of a chat."""
-    row = await record.fetchrow(
+    row = await module_db.fetchrow(
         """SELECT c.county_number, c.queue, c.state, c.created_at, c.answered_at, c.ended_at,
                   c.end_reason, c.counsellor_id, c.last_seq, s.score, w.category, w.topics,
                   (SELECT count(*) FROM messages m WHERE m.chat_id = c.id) AS messages,
@@ -103,11 +93,11 @@ async def figures(record: asyncpg.Connection, chat_id: uuid.UUID) -> dict[str, o
 
 
 async def test_purge_leaves_no_words_of_an_old_chat_and_keeps_the_figures(
-    module_env: RunEnvironment, record: asyncpg.Connection
+    module_env: RunEnvironment, module_db: asyncpg.Connection
 ) -> None:
-    old = await ended_chat(record, days_ago=31)
-    young = await ended_chat(record, days_ago=29)
-    assert set(await words_left(record, old)) >= {
+    old = await ended_chat(module_db, days_ago=31)
+    young = await ended_chat(module_db, days_ago=29)
+    assert set(await words_left(module_db, old)) >= {
         "chat_sessions.topic",
         "chat_sessions.resume_token_hash",
         "messages.body",
@@ -116,51 +106,51 @@ async def test_purge_leaves_no_words_of_an_old_chat_and_keeps_the_figures(
         "survey_answers.comment",
         "wrap_ups.note",
     }
-    before = await figures(record, old)
-    young_words = await words_left(record, young)
+    before = await figures(module_db, old)
+    young_words = await words_left(module_db, young)
 
     result = eguide_purge(module_env)
     assert result.returncode == 0, result.stderr
     assert "purged the words of" in result.stdout and "30 day(s)" in result.stdout
     assert int(result.stdout.split("purged the words of ")[1].split()[0]) >= 1
 
-    assert await words_left(record, old) == {}
-    assert await figures(record, old) == before
-    assert await words_left(record, young) == young_words, "a younger chat is untouched"
-    audit = await record.fetchrow(
+    assert await words_left(module_db, old) == {}
+    assert await figures(module_db, old) == before
+    assert await words_left(module_db, young) == young_words, "a younger chat is untouched"
+    audit = await module_db.fetchrow(
         "SELECT detail FROM audit_log WHERE action = 'retention.purge' ORDER BY id DESC LIMIT 1"
     )
     assert '"by": "command"' in audit["detail"] and '"retention_days": 30' in audit["detail"]
 
     # Run again: nothing is left to purge, and nothing changes.
-    snapshot = await record.fetch(
+    snapshot = await module_db.fetch(
         "SELECT * FROM messages WHERE chat_id = ANY($1) ORDER BY 1, 2", [old, young]
     )
     again = eguide_purge(module_env)
     assert again.returncode == 0, again.stderr
     assert "purged the words of 0 chat(s)" in again.stdout
     assert (
-        await record.fetch(
+        await module_db.fetch(
             "SELECT * FROM messages WHERE chat_id = ANY($1) ORDER BY 1, 2", [old, young]
         )
         == snapshot
     )
-    assert await words_left(record, young) == young_words
+    assert await words_left(module_db, young) == young_words
 
     # A shorter retention reaches the younger chat too.
     shorter = eguide_purge(module_env, EGUIDE_RETENTION_DAYS="7")
     assert shorter.returncode == 0, shorter.stderr
-    assert await words_left(record, young) == {}
+    assert await words_left(module_db, young) == {}
 
 
-async def test_a_purged_chat_takes_no_new_words(record: asyncpg.Connection) -> None:
-    chat_id = await ended_chat(record, days_ago=40)
+async def test_a_purged_chat_takes_no_new_words(module_db: asyncpg.Connection) -> None:
+    chat_id = await ended_chat(module_db, days_ago=40)
     now = datetime.now(UTC)
-    await purge_expired(record, now - timedelta(days=30), now)
-    kari = await record.fetchval("SELECT id FROM users WHERE username = 'kari'")
+    await purge_expired(module_db, now - timedelta(days=30), now)
+    kari = await module_db.fetchval("SELECT id FROM users WHERE username = 'kari'")
     with pytest.raises(LookupError):
         await append_message(
-            record,
+            module_db,
             chat_id=chat_id,
             sender_role="seeker",
             sender_user_id=None,
@@ -169,38 +159,40 @@ async def test_a_purged_chat_takes_no_new_words(record: asyncpg.Connection) -> N
             now=now,
         )
     with pytest.raises(LookupError):
-        await add_note(record, chat_id=chat_id, author_id=kari, client_id="late", body="x", now=now)
-    await record.execute("DELETE FROM survey_answers WHERE chat_id = $1", chat_id)
-    assert await save_survey(record, chat_id, 5, "Sent", now) is SurveyOutcome.DELETED
-    assert await words_left(record, chat_id) == {}
+        await add_note(
+            module_db, chat_id=chat_id, author_id=kari, client_id="late", body="x", now=now
+        )
+    await module_db.execute("DELETE FROM survey_answers WHERE chat_id = $1", chat_id)
+    assert await save_survey(module_db, chat_id, 5, "Sent", now) is SurveyOutcome.DELETED
+    assert await words_left(module_db, chat_id) == {}
 
 
-async def test_purge_runs_in_batches_until_none_is_left(record: asyncpg.Connection) -> None:
-    chats = [await ended_chat(record, days_ago=60 + i) for i in range(5)]
+async def test_purge_runs_in_batches_until_none_is_left(module_db: asyncpg.Connection) -> None:
+    chats = [await ended_chat(module_db, days_ago=60 + i) for i in range(5)]
     now = datetime.now(UTC)
-    purged = await purge_expired(record, now - timedelta(days=30), now, batch=2)
+    purged = await purge_expired(module_db, now - timedelta(days=30), now, batch=2)
     assert purged >= 5
     for chat_id in chats:
-        assert await words_left(record, chat_id) == {}
-    assert await purge_expired(record, now - timedelta(days=30), now, batch=2) == 0
+        assert await words_left(module_db, chat_id) == {}
+    assert await purge_expired(module_db, now - timedelta(days=30), now, batch=2) == 0
     with pytest.raises(ValueError, match="batch"):
-        await purge_expired(record, now, now, batch=0)
+        await purge_expired(module_db, now, now, batch=0)
 
 
 async def test_a_chat_the_record_never_saw_close_counts_from_its_start(
-    record: asyncpg.Connection,
+    module_db: asyncpg.Connection,
 ) -> None:
     now = datetime.now(UTC)
     stale, _ = await create_chat(
-        record, county_number=None, language="en", topic="Old", queue="national",
+        module_db, county_number=None, language="en", topic="Old", queue="national",
         now=now - timedelta(days=45),
     )  # fmt: skip
     fresh, _ = await create_chat(
-        record, county_number=None, language="en", topic="New", queue="national", now=now
+        module_db, county_number=None, language="en", topic="New", queue="national", now=now
     )
-    await purge_expired(record, now - timedelta(days=30), now)
-    assert await words_left(record, stale.id) == {}
-    assert set(await words_left(record, fresh.id)) == {
+    await purge_expired(module_db, now - timedelta(days=30), now)
+    assert await words_left(module_db, stale.id) == {}
+    assert set(await words_left(module_db, fresh.id)) == {
         "chat_sessions.topic",
         "chat_sessions.resume_token_hash",
     }
