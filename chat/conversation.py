@@ -198,7 +198,9 @@ class Conversations:
             ) from None
         self._ack(sink, chat_id, stored)
         if new:
-            log.info("chat.message_stored", chat=chat_id, role=role, seq=stored.seq)
+            # One a message: at info level a busy day's log would be mostly these; `/metrics`
+            # counts them.
+            log.debug("chat.message_stored", chat=chat_id, role=role, seq=stored.seq)
             if self.on_message_stored is not None:
                 self.on_message_stored(role)
         # A resend is published again: if the first copy's publisher died between commit and
