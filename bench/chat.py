@@ -93,7 +93,7 @@ SKIP_RAMP = os.environ.get("BENCH_SKIP_RAMP", "") not in ("", "0")
 RAMP_RATES = [
     float(r)
     for r in os.environ.get(
-        "BENCH_RAMP_RATES", "250,300,350,400,450,500,750,1000,1500,2000,3000"
+        "BENCH_RAMP_RATES", "250,300,350,400,450,500,550,600,650,700,750,1000,1500,2000"
     ).split(",")
 ]
 RAMP_SECONDS = float(os.environ.get("BENCH_RAMP_SECONDS", "10"))
