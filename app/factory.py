@@ -43,6 +43,7 @@ from app.session_watch import SessionWatch
 from app.sessions import SessionStore
 from app.settings import Settings, load_settings
 from app.signin_limits import SigninLimiter, SigninLimits
+from app.stall_watch import watch_stalls
 from web.templating import PageRenderer
 
 log = get_logger(__name__)
@@ -78,11 +79,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         watching = asyncio.create_task(services.session_watch.run())
         purging = asyncio.create_task(run_daily_purge(settings, db, client, keys, routing.instance))
         collecting = asyncio.create_task(run_collector())
+        stalls = asyncio.create_task(watch_stalls())
         log.info("app.started", environment=settings.environment)
         try:
             yield {"services": services}
         finally:
-            for task in (watching, purging, collecting):
+            for task in (watching, purging, collecting, stalls):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
