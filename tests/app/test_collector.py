@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.collector import collect_all, freeze, run_collector
+from app.collector import NO_AUTOMATIC_FULL, collect_all, freeze, run_collector
 
 
 class Node:
@@ -60,10 +60,13 @@ def test_a_cycle_that_dies_frozen_waits_for_the_full_collection() -> None:
 
 async def test_the_collector_task_freezes_on_each_tick_and_walks_everything_at_its_hour() -> None:
     held, watched = cycle()
+    thresholds = gc.get_threshold()
     task = asyncio.create_task(run_collector(freeze_seconds=0.02, full_seconds=0.15))
     try:
         await asyncio.sleep(0.05)
         assert gc.get_freeze_count() > 0
+        # CPython's own full collections are off; the young generations' thresholds stay.
+        assert gc.get_threshold() == (*thresholds[:2], NO_AUTOMATIC_FULL)
         del held
         gc.collect()
         assert watched() is not None
@@ -76,3 +79,4 @@ async def test_the_collector_task_freezes_on_each_tick_and_walks_everything_at_i
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    assert gc.get_threshold() == thresholds
