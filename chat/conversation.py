@@ -86,10 +86,10 @@ class Conversations:
                 await self._store_message(sink, chat_id, SEEKER, None, client_id, text)
             case frames.Typing(active=active):
                 access.require_seeker_open((await self.standing(chat_id))[0])
-                await self.live.publish_signal(chat_id, "typing", SEEKER, active=active)
+                self.live.publish_signal(chat_id, "typing", SEEKER, active=active)
             case frames.Read(seq=seq):
                 access.require_seeker_open((await self.standing(chat_id))[0])
-                await self.live.publish_signal(chat_id, "read", SEEKER, seq=seq)
+                self.live.publish_signal(chat_id, "read", SEEKER, seq=seq)
             case _:
                 raise frames.FrameError(frames.ErrorCode.NOT_ALLOWED, "not a chat frame")
 
@@ -115,10 +115,10 @@ class Conversations:
                     await self._store_message(sink, chat_id, COUNSELLOR, me, client_id, text)
             case frames.Typing(chat_id=str(chat_id), active=active):
                 await self._require_active(chat_id, counsellor_id)
-                await self.live.publish_signal(chat_id, "typing", COUNSELLOR, active=active)
+                self.live.publish_signal(chat_id, "typing", COUNSELLOR, active=active)
             case frames.Read(chat_id=str(chat_id), seq=seq):
                 await self._require_active(chat_id, counsellor_id)
-                await self.live.publish_signal(chat_id, "read", COUNSELLOR, seq=seq)
+                self.live.publish_signal(chat_id, "read", COUNSELLOR, seq=seq)
             case frames.WrapUp():
                 await self._wrap_up(sink, counsellor_id, frame)
             case _:

@@ -29,6 +29,7 @@ from chat.connection import Sink
 from chat.counsellor_records import StoredNote, display_name, notes_of
 from chat.delivery import Cursor, Phase, Verdict
 from chat.frames import server_frame
+from chat.publisher import Publisher
 from chat.store import StoredMessage, last_seq, messages_after
 
 log = structlog.stdlib.get_logger(__name__)
@@ -97,6 +98,7 @@ class LiveChats:
 
     def __init__(self, client: redis.Redis, db: asyncpg.Pool, prefix: str) -> None:
         self._client = client
+        self._publisher = Publisher(client)
         self._db = db
         self._prefix = f"{prefix}live:"
         self._followers: dict[str, dict[Sink, Follower]] = {}
@@ -214,9 +216,11 @@ class LiveChats:
         """Tell the consoles following the chat about a committed note."""
         await self._publish(chat_id, {"k": "note", **await self._note_fields(note)})
 
-    async def publish_signal(self, chat_id: str, kind: str, sender: str, **fields: Any) -> None:
-        """Typing or read: passed to the other side's sockets, never stored."""
-        await self._publish(chat_id, {"k": kind, "sender": sender, **fields})
+    def publish_signal(self, chat_id: str, kind: str, sender: str, **fields: Any) -> None:
+        """Typing, read or delivered: passed to the other side's sockets, never stored, and
+        sent without waiting for Redis (a signal may be lost; the next one says the same)."""
+        payload = {"k": kind, "sender": sender, **fields}
+        self._publisher.publish_soon(self.channel(chat_id), json.dumps(payload))
 
     async def publish_closed(self, chat_id: str) -> None:
         """The chat is wrapped up: consoles following it close it and stop following."""
@@ -228,7 +232,7 @@ class LiveChats:
         await self._publish(chat_id, {"k": "deleted"})
 
     async def _publish(self, chat_id: str, payload: dict[str, Any]) -> None:
-        await self._client.publish(self.channel(chat_id), json.dumps(payload))
+        await self._publisher.publish(self.channel(chat_id), json.dumps(payload))
 
     # ------------------------------------------------------------------ receiving
 
@@ -284,7 +288,7 @@ class LiveChats:
     def _delivered(self, chat_id: str, follower: Follower, message: LiveMessage) -> None:
         """The other side's message reached this socket: tell the sender's side."""
         if message.sender != follower.role and follower.role != OBSERVER:
-            self._spawn(self.publish_signal(chat_id, "delivered", follower.role, seq=message.seq))
+            self.publish_signal(chat_id, "delivered", follower.role, seq=message.seq)
 
     # ------------------------------------------------------------------ frames
 
@@ -375,7 +379,17 @@ class LiveChats:
     # ------------------------------------------------------------------ running
 
     async def run(self) -> None:
-        """Hold the pub/sub connection and dispatch what it brings, until cancelled."""
+        """Publish, and hold the pub/sub connection and dispatch what it brings; until
+        cancelled."""
+        publishing = asyncio.create_task(self._publisher.run())
+        try:
+            await self._subscribe_for_ever()
+        finally:
+            publishing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publishing
+
+    async def _subscribe_for_ever(self) -> None:
         while True:
             self._pubsub = self._client.pubsub()
             try:

@@ -1,0 +1,92 @@
+"""Publishing on Redis pub/sub in batches: one write for whatever is published meanwhile.
+
+Every message a chat's side sends is published once, and every message a socket receives sends
+a `delivered` signal back: two PUBLISH commands a message, each costing a Redis round trip and
+a pass through the client library. Here one task sends them: everything published while the
+previous batch was on its way goes out in the next one, as one pipeline (one write, one read).
+An idle instance publishes at once; a busy one sends fewer, larger writes, so the cost of a
+message falls as the load rises instead of queueing behind it.
+
+Order is kept: batches go one after another on one connection, and Redis delivers a
+connection's publications in the order it received them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+import structlog
+
+log = structlog.stdlib.get_logger(__name__)
+
+# The most publications in one pipeline; more wait for the next.
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Publication:
+    channel: str
+    payload: str
+    # Set when Redis has taken it (or failed to); None when nobody waits for it.
+    done: asyncio.Future[None] | None
+
+
+class Publisher:
+    """Sends publications in order, in batches, from one task (`run`)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+        self._waiting: list[Publication] = []
+        self._ready = asyncio.Event()
+
+    async def publish(self, channel: str, payload: str) -> None:
+        """Publish, and return once Redis has it; raises what sending it raised."""
+        done = asyncio.get_running_loop().create_future()
+        self._add(Publication(channel, payload, done))
+        await done
+
+    def publish_soon(self, channel: str, payload: str) -> None:
+        """Publish without waiting (signals that may be lost: typing, read, delivered)."""
+        self._add(Publication(channel, payload, None))
+
+    def _add(self, publication: Publication) -> None:
+        self._waiting.append(publication)
+        self._ready.set()
+
+    async def run(self) -> None:
+        """Send batches until cancelled; what is still waiting then fails."""
+        try:
+            while True:
+                await self._ready.wait()
+                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+                if not self._waiting:
+                    self._ready.clear()
+                await self._send(batch)
+        finally:
+            waiting, self._waiting = self._waiting, []
+            for publication in waiting:
+                if publication.done is not None and not publication.done.done():
+                    publication.done.set_exception(ConnectionError("publisher stopped"))
+
+    async def _send(self, batch: list[Publication]) -> None:
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for publication in batch:
+                    pipe.publish(publication.channel, publication.payload)
+                await pipe.execute()
+        except asyncio.CancelledError:
+            for publication in batch:
+                if publication.done is not None and not publication.done.done():
+                    publication.done.set_exception(ConnectionError("publisher stopped"))
+            raise
+        except Exception as error:  # Redis unreachable: each waiting caller hears it
+            log.warning("chat.publish_failed", count=len(batch), exc_info=True)
+            for publication in batch:
+                if publication.done is not None and not publication.done.done():
+                    publication.done.set_exception(error)
+            return
+        for publication in batch:
+            if publication.done is not None and not publication.done.done():
+                publication.done.set_result(None)
