@@ -14,8 +14,9 @@ one message every BENCH_PAIRS / rate seconds, under the seeker socket's limit of
   latency       from a seeker's send to the `message` frame arriving on its counsellor's socket:
                 the frame, the checks in Redis, the commit in PostgreSQL, the publish, the other
                 instance's pub/sub connection, and the console socket. The send instant goes in
-                the message text and is read on receipt; both generators read CLOCK_MONOTONIC,
-                one clock for every process on the machine.
+                the message's client id (which every `message` frame carries) and is read on
+                receipt; both generators read CLOCK_MONOTONIC, one clock for every process on
+                the machine.
   ack           from the send to the seeker's `ack` (the message is committed): the store path.
   echo          from the send to the seeker's own copy of the message, which comes back over
                 pub/sub to the same instance: delivery without the hop between instances.
@@ -25,6 +26,9 @@ one message every BENCH_PAIRS / rate seconds, under the seeker socket's limit of
                 coming (until BENCH_DRAIN_SECONDS pass without one). Lost counts what is
                 missing then: acknowledged and never delivered, and sent and never acknowledged
                 (the server closed the socket first; a real client would send those again).
+  slow          every delivery and ack over SLOW_MS, grouped into bursts by when it was sent,
+                each told by the side whose seeker sent it (A or B): a burst on one side points
+                at that side's instance, one on both at what they share.
   generator     the send lag (the actual send instant against the schedule; latency is taken
                 from the actual instant, so it never counts towards latency) and the event-loop
                 lag (how late a 10 ms sleep wakes): a receipt is stamped when the generator's loop
@@ -102,6 +106,11 @@ RAMP_SECONDS = float(os.environ.get("BENCH_RAMP_SECONDS", "10"))
 DRAIN_SECONDS = float(os.environ.get("BENCH_DRAIN_SECONDS", "10"))
 DRAIN_LIMIT = 300.0
 RAMP_P99_MS = 100.0
+# Deliveries and acks slower than this are listed by when they were sent, in bursts: a burst
+# on one side only points at that side's instance; on both at once, at what they share.
+SLOW_MS = 50.0
+BURST_GAP_SECONDS = 0.25
+PLURAL = {"delivery": "deliveries", "ack": "acks"}
 
 # The most chats a counsellor may hold (users.capacity): the fewest consoles for the pairs.
 CAPACITY = 10
@@ -117,7 +126,9 @@ SIGN_IN_CONCURRENCY = 2
 SETUP_TIMEOUT = 180.0
 LAG_TICK = 0.01  # the loop-lag probe's sleep
 PASSWORD = "bench-password-123"  # noqa: S105 - a throwaway account in a throwaway database
-# A typical first message; the send instant goes in front of it.
+# A typical first message. The send instant goes in the client id, not the text: a number in
+# the text would be checked as a possible phone number when the message is masked for storage
+# (chat.masking), which a message without one is not.
 FILLER = "Hei! Jeg går vg2 og lurer på om jeg skal velge realfag eller yrkesfag neste år."
 # Frames that mean a pair came apart during the run (chat/hub.py): counted as problems.
 TROUBLE = frozenset(
@@ -125,6 +136,11 @@ TROUBLE = frozenset(
 )
 # A generator answers with every latency of a step on one line.
 PIPE_LIMIT = 2**27
+
+
+def sent_at(client_id: str) -> float:
+    """The send instant (CLOCK_MONOTONIC, s) a message's client id carries."""
+    return int(client_id.rsplit("t", 1)[1]) / 1e6
 
 
 def frame(frame_type: str, **fields: Any) -> str:
@@ -155,6 +171,8 @@ class Step:
     echoes: list[float] = field(default_factory=list)
     send_lags: list[float] = field(default_factory=list)
     loop_lags: list[float] = field(default_factory=list)
+    # (send instant - start in s, what, ms) of every delivery or ack slower than SLOW_MS
+    slow: list[tuple[float, str, float]] = field(default_factory=list)
 
 
 class Generator:
@@ -321,9 +339,10 @@ class Generator:
             return
         seen.add(message["seq"])
         self.delivered += 1
-        sent = float(message["text"].split(" ", 1)[0])
+        sent = sent_at(message["client_id"])
         if sent >= self.step.start:
             self.step.latencies.append((now - sent) * 1000)
+            self.note_slow(sent, "delivery", now)
 
     async def read_seeker(self, pair: Pair) -> None:
         try:
@@ -338,8 +357,9 @@ class Generator:
                     if sent is not None:
                         self.pending -= 1
                         self.step.acks.append((now - sent) * 1000)
+                        self.note_slow(sent, "ack", now)
                 elif kind == "message":
-                    sent = float(received["text"].split(" ", 1)[0])
+                    sent = sent_at(received["client_id"])
                     if sent >= self.step.start:
                         self.step.echoes.append((now - sent) * 1000)
                 elif kind == "error":
@@ -357,6 +377,10 @@ class Generator:
         self.unanswered += len(pair.pending)
         self.pending -= len(pair.pending)
         pair.pending.clear()
+
+    def note_slow(self, sent: float, what: str, now: float) -> None:
+        if (now - sent) * 1000 > SLOW_MS and sent >= self.step.start:
+            self.step.slow.append((sent - self.step.start, what, (now - sent) * 1000))
 
     async def probe_loop_lag(self) -> None:
         while True:
@@ -388,6 +412,7 @@ class Generator:
             "echoes": [round(x, 3) for x in step.echoes],
             "send_lags": [round(x, 3) for x in step.send_lags],
             "loop_lags": [round(x, 3) for x in step.loop_lags],
+            "slow": step.slow,
             "problems": self.problems(),
         }
 
@@ -409,10 +434,10 @@ class Generator:
                 pair = self.pairs[k % count]
                 if pair.open:
                     self.sequence += 1
-                    client_id = f"m{self.sequence}"
                     sent = time.monotonic()
+                    client_id = f"m{self.sequence}t{round(sent * 1e6)}"
                     step.send_lags.append((sent - (start + k / rate)) * 1000)
-                    text = frame("message", client_id=client_id, text=f"{sent:.6f} {FILLER}")
+                    text = frame("message", client_id=client_id, text=FILLER)
                     pair.pending[client_id] = sent
                     self.pending += 1
                     self.sent += 1
@@ -593,12 +618,39 @@ class Outcome:
             f" ms",
             f"  generator: send lag {spread('send_lags')}; loop lag "
             f"p99 {percentile(self.samples('loop_lags'), 0.99):.1f} ms",
+            f"  slow (over {SLOW_MS:.0f} ms), by when sent: {self.bursts()}",
             f"  cpu (100 % = one core): A {cpu['a']:.0f} % (waiting for a core "
             f"{cpu['a waiting']:.0f} %), B {cpu['b']:.0f} % (waiting {cpu['b waiting']:.0f} %), "
             f"PostgreSQL {cpu['pg']:.0f} %, Redis {cpu['redis']:.0f} %, generators "
             f"{cpu['generators']:.0f} %; machine {cpu['machine']:.0f} % of "
             f"{(os.cpu_count() or 1) * 100} %",
         ]
+
+    def bursts(self) -> str:
+        """The slow deliveries and acks, grouped into bursts by send instant (the largest five),
+        each told by side: seekers on A (generator 0) or on B."""
+        slow = sorted(
+            (at, side, what, ms)
+            for side, report in zip("AB", self.reports, strict=False)
+            for at, what, ms in report["slow"]
+        )
+        groups: list[list[tuple[float, str, str, float]]] = []
+        for item in slow:
+            if groups and item[0] - groups[-1][-1][0] <= BURST_GAP_SECONDS:
+                groups[-1].append(item)
+            else:
+                groups.append([item])
+        if not groups:
+            return "none"
+        told = []
+        for group in sorted(groups, key=len, reverse=True)[:5]:
+            counts = Counter(f"{PLURAL[what]} from {side}" for _, side, what, _ in group)
+            told.append(
+                f"+{group[0][0]:.2f}..{group[-1][0]:.2f} s: "
+                + ", ".join(f"{n} {key}" for key, n in sorted(counts.items()))
+                + f", max {max(ms for *_, ms in group):.0f} ms"
+            )
+        return f"{len(slow)} in {len(groups)} bursts; " + "; ".join(told)
 
     def line(self) -> str:
         cpu = self.cpu
