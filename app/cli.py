@@ -12,6 +12,7 @@ import asyncio
 import getpass
 import re
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -289,8 +290,41 @@ def command_user_set(settings: Settings, args: argparse.Namespace) -> None:
             for name, change in changed.items()
         )
         print(f"updated {user.username}: {described}")
+        counsellor = "capacity" in changed and user.role == "counsellor"
+        if counsellor and await _capacity_to_router(settings, conn, user.id, user.capacity):
+            print("the live router has the new capacity")
 
     asyncio.run(_with_connection(settings, work))
+
+
+async def _capacity_to_router(
+    settings: Settings, conn: asyncpg.Connection, user_id: int, capacity: int
+) -> bool:
+    """Give the live router a counsellor's new capacity now, as the admin page does (a lowered
+    one withdraws an offer they no longer have room for). False when the router does not know
+    them: it registers them with the stored settings when their console connects."""
+    from app.redis_client import create_redis
+    from app.routing_config import load_routing_config
+    from queueing.events import SetCapacity
+    from queueing.model import PolicyError
+    from queueing.redis_queue import RedisQueue
+    from queueing.router import Router
+
+    config = await load_routing_config(conn, settings, time.time())
+    client = create_redis(settings)
+    try:
+        router = Router(RedisQueue(client, settings.redis_prefix, config), config)
+        await router.submit(SetCapacity(str(user_id), capacity))
+        return True
+    except PolicyError:
+        return False
+    except (OSError, ConnectionError) as error:
+        raise CommandFailed(
+            f"the change is saved, but Redis at {_where(settings.redis_url)} did not answer, "
+            f"so the live router has the old capacity until its state is rebuilt: {error}"
+        ) from None
+    finally:
+        await client.aclose()
 
 
 def command_user_disable(settings: Settings, args: argparse.Namespace) -> None:

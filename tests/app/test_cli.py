@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from tests.support.aio import run_sync
 from tests.support.environment import RunEnvironment
 from tests.support.forms import sign_in
 from tests.support.server import ServerProcess, free_port
+from tests.support.sockets import open_counsellor, receive, staff_cookie
 
 DbRows = Callable[[str], list[Any]]
 
@@ -275,6 +277,30 @@ def test_user_set_changes_centres_national_team_languages_and_capacity(
         (None, "cli", True),
         (None, "cli", False),
     ]
+
+
+async def test_user_set_capacity_reaches_the_live_router_and_the_console_at_once(
+    server: ServerProcess, test_env: RunEnvironment
+) -> None:
+    env = test_env.variables()
+    add = ["user", "add", "tove", "--role", "counsellor", "--centre", "03", "--capacity", "2"]
+    assert eguide(env, *add, stdin="tove-long-password\n").returncode == 0
+    # Unknown to the router until a console connects: the stored capacity is all there is.
+    unknown = eguide(env, "user", "set", "tove", "--capacity", "3")
+    assert unknown.stdout.strip() == "updated tove: capacity 2 -> 3"
+    console = await open_counsellor(
+        server.url, staff_cookie(server.url, "tove", "tove-long-password")
+    )
+    try:
+        known = await asyncio.to_thread(eguide, env, "user", "set", "tove", "--capacity", "5")
+        assert known.returncode == 0, known.stderr
+        assert known.stdout.splitlines() == [
+            "updated tove: capacity 3 -> 5",
+            "the live router has the new capacity",
+        ]
+        assert (await receive(console, "capacity"))["capacity"] == 5
+    finally:
+        await console.close()
 
 
 @pytest.mark.parametrize(
