@@ -23,6 +23,9 @@ log = structlog.stdlib.get_logger(__name__)
 
 # The most publications in one pipeline; more wait for the next.
 MAX_BATCH = 256
+# A batch Redis has not answered within this fails (a connection gone silent without closing):
+# one stuck write must not hold every later publication behind it.
+SEND_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -72,10 +75,11 @@ class Publisher:
 
     async def _send(self, batch: list[Publication]) -> None:
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for publication in batch:
-                    pipe.publish(publication.channel, publication.payload)
-                await pipe.execute()
+            async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for publication in batch:
+                        pipe.publish(publication.channel, publication.payload)
+                    await pipe.execute()
         except asyncio.CancelledError:
             for publication in batch:
                 if publication.done is not None and not publication.done.done():

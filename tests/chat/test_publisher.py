@@ -103,3 +103,33 @@ async def test_stopping_fails_what_still_waits(redis_client: redis.Redis, channe
         task.cancel()
     with pytest.raises(ConnectionError):
         await waiting
+
+
+async def test_a_redis_that_never_answers_fails_the_batch_in_time_and_the_next_goes_on(
+    redis_client: redis.Redis, channel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A peer that takes the connection and never answers (a half-open connection): the
+    batch fails after SEND_TIMEOUT_SECONDS instead of holding every later publication."""
+    monkeypatch.setattr(publisher_module, "SEND_TIMEOUT_SECONDS", 0.3)
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.read(4096):
+            pass
+
+    silent = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    stuck = redis.Redis(host="127.0.0.1", port=port, retry=Retry(NoBackoff(), 0))
+    publisher = Publisher(stuck)
+    try:
+        async with running(publisher) as task:
+            began = asyncio.get_running_loop().time()
+            with pytest.raises(TimeoutError):
+                await publisher.publish(channel, "into the void")
+            assert asyncio.get_running_loop().time() - began < 2
+            with pytest.raises(TimeoutError):
+                await publisher.publish(channel, "and again")
+            assert not task.done()
+    finally:
+        await stuck.aclose()
+        silent.close()
+        await silent.wait_closed()
