@@ -283,19 +283,19 @@ async def test_user_set_capacity_reaches_the_live_router_and_the_console_at_once
     server: ServerProcess, test_env: RunEnvironment
 ) -> None:
     env = test_env.variables()
-    add = ["user", "add", "tove", "--role", "counsellor", "--centre", "03", "--capacity", "2"]
-    assert eguide(env, *add, stdin="tove-long-password\n").returncode == 0
+    add = ["user", "add", "ragnhild", "--role", "counsellor", "--centre", "03", "--capacity", "2"]
+    assert eguide(env, *add, stdin="ragnhild-long-password\n").returncode == 0
     # Unknown to the router until a console connects: the stored capacity is all there is.
-    unknown = eguide(env, "user", "set", "tove", "--capacity", "3")
-    assert unknown.stdout.strip() == "updated tove: capacity 2 -> 3"
+    unknown = eguide(env, "user", "set", "ragnhild", "--capacity", "3")
+    assert unknown.stdout.strip() == "updated ragnhild: capacity 2 -> 3"
     console = await open_counsellor(
-        server.url, staff_cookie(server.url, "tove", "tove-long-password")
+        server.url, staff_cookie(server.url, "ragnhild", "ragnhild-long-password")
     )
     try:
-        known = await asyncio.to_thread(eguide, env, "user", "set", "tove", "--capacity", "5")
+        known = await asyncio.to_thread(eguide, env, "user", "set", "ragnhild", "--capacity", "5")
         assert known.returncode == 0, known.stderr
         assert known.stdout.splitlines() == [
-            "updated tove: capacity 3 -> 5",
+            "updated ragnhild: capacity 3 -> 5",
             "the live router has the new capacity",
         ]
         assert (await receive(console, "capacity"))["capacity"] == 5
