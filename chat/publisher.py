@@ -23,6 +23,9 @@ log = structlog.stdlib.get_logger(__name__)
 
 # The most publications in one pipeline; more wait for the next.
 MAX_BATCH = 256
+# Signals (sent without waiting) are dropped rather than queued beyond this many publications
+# waiting: while Redis is unreachable they would pile up, and are stale by the time it is back.
+MAX_WAITING_SIGNALS = 10_000
 # A batch Redis has not answered within this fails (a connection gone silent without closing):
 # one stuck write must not hold every later publication behind it.
 SEND_TIMEOUT_SECONDS = 5.0
@@ -43,6 +46,7 @@ class Publisher:
         self._client = client
         self._waiting: list[Publication] = []
         self._ready = asyncio.Event()
+        self.dropped = 0  # signals dropped with too many publications waiting
 
     async def publish(self, channel: str, payload: str) -> None:
         """Publish, and return once Redis has it; raises what sending it raised."""
@@ -51,7 +55,13 @@ class Publisher:
         await done
 
     def publish_soon(self, channel: str, payload: str) -> None:
-        """Publish without waiting (signals that may be lost: typing, read, delivered)."""
+        """Publish without waiting (signals that may be lost: typing, read, delivered); dropped
+        when MAX_WAITING_SIGNALS publications are waiting already."""
+        if len(self._waiting) >= MAX_WAITING_SIGNALS:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % MAX_WAITING_SIGNALS == 0:
+                log.warning("chat.signals_dropped", dropped=self.dropped)
+            return
         self._add(Publication(channel, payload, None))
 
     def _add(self, publication: Publication) -> None:

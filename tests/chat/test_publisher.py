@@ -133,3 +133,22 @@ async def test_a_redis_that_never_answers_fails_the_batch_in_time_and_the_next_g
         await stuck.aclose()
         silent.close()
         await silent.wait_closed()
+
+
+async def test_signals_beyond_the_backlog_are_dropped_and_messages_still_queue(
+    redis_client: redis.Redis, channel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publisher_module, "MAX_WAITING_SIGNALS", 3)
+    publisher = Publisher(redis_client)  # not running: nothing leaves
+    for n in range(5):
+        publisher.publish_soon(channel, f"signal {n}")
+    assert publisher.dropped == 2
+    waiting = asyncio.create_task(publisher.publish(channel, "a message"))
+    await asyncio.sleep(0)
+    subscriber = redis_client.pubsub()
+    await subscriber.subscribe(channel)
+    async with running(publisher):
+        await waiting
+        got = await heard(subscriber, 4)
+    await subscriber.aclose()
+    assert got == ["signal 0", "signal 1", "signal 2", "a message"]
