@@ -18,6 +18,7 @@ from typing import NoReturn
 from urllib.parse import urlsplit
 
 import asyncpg
+from redis.exceptions import RedisError
 
 from app.logs import configure_logging
 from app.migrator import MigrationError, migrate, pending_migrations
@@ -95,7 +96,7 @@ def command_serve(settings: Settings, args: argparse.Namespace) -> None:
         client = create_redis(settings)
         try:
             await client.ping()
-        except (OSError, ConnectionError) as error:
+        except (OSError, RedisError) as error:
             raise CommandFailed(
                 f"cannot reach Redis at {_where(settings.redis_url)}: {error}"
             ) from None
@@ -223,7 +224,7 @@ async def _end_sessions(settings: Settings, user_id: int, forget_limits: str = "
             limiter = SigninLimiter(client, keys, SigninLimits.from_settings(settings))
             await limiter.forget_account(forget_limits)
         return ended
-    except (OSError, ConnectionError) as error:
+    except (OSError, RedisError) as error:
         raise CommandFailed(
             f"the change is saved, but Redis at {_where(settings.redis_url)} did not answer, "
             f"so sessions may still be open: {error}"
@@ -318,7 +319,7 @@ async def _capacity_to_router(
         return True
     except PolicyError:
         return False
-    except (OSError, ConnectionError) as error:
+    except (OSError, RedisError) as error:
         raise CommandFailed(
             f"the change is saved, but Redis at {_where(settings.redis_url)} did not answer, "
             f"so the live router has the old capacity until its state is rebuilt: {error}"

@@ -279,6 +279,26 @@ def test_user_set_changes_centres_national_team_languages_and_capacity(
     ]
 
 
+def test_an_unreachable_redis_is_one_line_and_the_saved_change_is_said_to_be_saved(
+    test_env: RunEnvironment,
+) -> None:
+    env = test_env.variables()
+    add = ["user", "add", "sigrun", "--role", "counsellor", "--centre", "03"]
+    assert eguide(env, *add, stdin="sigrun-long-password\n").returncode == 0
+    away = test_env.variables(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    for args, said in (
+        (["user", "set", "sigrun", "--capacity", "4"], "the change is saved, but Redis at"),
+        (["user", "disable", "sigrun"], "the change is saved, but Redis at"),
+        (["serve"], "cannot reach Redis at"),
+    ):
+        result = eguide(away, *args)
+        assert result.returncode == 1, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert said in result.stderr
+    assert _user_row(env, "sigrun")[5:] == ["4", "disabled"]
+    assert eguide(env, "user", "enable", "sigrun").returncode == 0
+
+
 async def test_user_set_capacity_reaches_the_live_router_and_the_console_at_once(
     server: ServerProcess, test_env: RunEnvironment
 ) -> None:
