@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import signal
 import time
@@ -380,6 +381,10 @@ BAD_IDS = st.sampled_from(["", "x", "1" * 19, "-1", "1.0", " 1", "\u0661", "1\n"
 NOBODY = st.integers(10**9, 10**12).map(str)  # well formed, but no such counsellor
 
 
+def _real_id(value: object) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"[0-9]{1,9}", value) is not None
+
+
 @st.composite
 def refused_frames(draw: st.DrawFn) -> dict[str, Any]:
     """A supervisor frame the server must refuse: every field that matters is wrong somehow."""
@@ -391,7 +396,10 @@ def refused_frames(draw: st.DrawFn) -> dict[str, Any]:
             capacity = draw(st.integers(11, 99))  # a real id: the capacity must be wrong
         return {"v": 1, "type": "set_capacity", "counsellor_id": counsellor, "capacity": capacity}
     if kind == "set_away":
-        return {"v": 1, "type": "set_away", "counsellor_id": draw(BAD_IDS | NOBODY)}
+        # A real id (a short run of ASCII digits, which the text strategy can draw) would name a
+        # counsellor who may well be signed in: setting them away is no refusal.
+        counsellor = draw((BAD_IDS | NOBODY).filter(lambda c: not _real_id(c)))
+        return {"v": 1, "type": "set_away", "counsellor_id": counsellor}
     if kind == "observe":
         return {"v": 1, "type": "observe", "chat_id": draw(BAD_IDS | UUIDISH)}
     if kind == "stop":
