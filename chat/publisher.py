@@ -79,9 +79,7 @@ class Publisher:
                 await self._send(batch)
         finally:
             waiting, self._waiting = self._waiting, []
-            for publication in waiting:
-                if publication.done is not None and not publication.done.done():
-                    publication.done.set_exception(ConnectionError("publisher stopped"))
+            _settle(waiting, ConnectionError("publisher stopped"))
 
     async def _send(self, batch: list[Publication]) -> None:
         try:
@@ -91,16 +89,23 @@ class Publisher:
                         pipe.publish(publication.channel, publication.payload)
                     await pipe.execute()
         except asyncio.CancelledError:
-            for publication in batch:
-                if publication.done is not None and not publication.done.done():
-                    publication.done.set_exception(ConnectionError("publisher stopped"))
+            _settle(batch, ConnectionError("publisher stopped"))
             raise
         except Exception as error:  # Redis unreachable: each waiting caller hears it
             log.warning("chat.publish_failed", count=len(batch), exc_info=True)
-            for publication in batch:
-                if publication.done is not None and not publication.done.done():
-                    publication.done.set_exception(error)
+            _settle(batch, error)
             return
-        for publication in batch:
-            if publication.done is not None and not publication.done.done():
-                publication.done.set_result(None)
+        _settle(batch, None)
+
+
+def _settle(publications: list[Publication], error: BaseException | None) -> None:
+    """Tell whoever still waits for these publications that they went out (`error` None) or
+    failed."""
+    for publication in publications:
+        done = publication.done
+        if done is None or done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
