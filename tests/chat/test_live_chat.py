@@ -273,6 +273,8 @@ async def test_notes_travel_with_a_transfer_and_never_reach_the_seeker(
         assert note_ack["note_id"] and "seq" not in note_ack
 
         await send(amir, "status", status="available")
+        # A transfer names someone available: wait until the router has heard Amir say so.
+        assert (await receive(amir, "status"))["status"] == "available"
         amir_id = await module_db.fetchval("SELECT id FROM users WHERE username = 'amir'")
         await send(nora, "transfer", chat_id=chat_id, counsellor_id=str(amir_id))
         assert (await receive(nora, "chat_removed"))["reason"] == "transfer"
