@@ -46,6 +46,7 @@ from app.dashboard_relay import (
     encode_relay,
     version_order,
 )
+from app.dashboard_timing import PushStages, log_relay_if_slow
 from app.dashboard_today import TodayWorker, today_figures
 from app.keys import AppKeys
 from chat.connection import Sink
@@ -108,6 +109,7 @@ class Dashboard:
         self._sent: dict[Sink, dict[str, str]] = {}  # the parts each socket has
         self._parts: dict[str, str] | None = None  # as last pushed
         self._dirty = asyncio.Event()
+        self._stages: PushStages | None = None  # of the earliest change not yet computed
         self._since: dict[str, float] = {}  # counsellor id -> when their status last changed
         self._names: dict[str, str] = {}
         self._centres: dict[str, str] = {}
@@ -158,6 +160,8 @@ class Dashboard:
         if isinstance(effect, CounsellorStatusChanged):
             self._since[effect.counsellor_id] = at
         self._wanted = None if self.feed_position is None else self.feed_position()
+        if self._stages is None:
+            self._stages = PushStages(changed=at, heard=time.time())
         self._dirty.set()
         self._today_dirty.set()
 
@@ -170,10 +174,14 @@ class Dashboard:
         times, never durations."""
         return (await self.compute(now))[0]
 
-    async def compute(self, now: float | None = None) -> tuple[dict[str, str], str]:
+    async def compute(
+        self, now: float | None = None, stages: PushStages | None = None
+    ) -> tuple[dict[str, str], str]:
         """`render`, and the version of the routing state it shows (`app.dashboard_relay`)."""
         now = time.time() if now is None else now
         view, version = await self._queue.versioned_dashboard()
+        if stages is not None:
+            stages.mark("read")
         await self._read_names(now)
         for row in view["counsellors"]:
             row["name"] = self._names.get(row["counsellor_id"], row["counsellor_id"])
@@ -263,8 +271,10 @@ class Dashboard:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), REFRESH_SECONDS)
+            if self._stages is not None:
+                self._stages.mark("woke")
             if not self._watching:
-                self._dirty.clear()
+                self._clear_dirty()
                 continue
             if not self._leading and await self._relayed():
                 continue
@@ -272,14 +282,27 @@ class Dashboard:
                 # Wait for the next token; what comes meanwhile joins in.
                 await asyncio.sleep((1.0 - pushes.tokens) / pushes.per_second)
                 pushes.allow(time.monotonic())
-            self._dirty.clear()
+            stages = self._clear_dirty()
             began = time.time()
+            if stages is not None:
+                stages.began = began
             try:
-                parts, version = await self.compute(began)
-                await self._deliver(parts, version, began)
+                parts, version = await self.compute(began, stages)
+                if stages is not None:
+                    stages.mark("computed")
+                await self._deliver(parts, version, began, stages)
+                if stages is not None:
+                    stages.log_if_slow(len(self._sinks))
             except (OSError, redis.RedisError, asyncpg.PostgresError) as error:
                 log.warning("dashboard.render_failed", error=type(error).__name__)
                 await asyncio.sleep(1.0)
+
+    def _clear_dirty(self) -> PushStages | None:
+        """Mark the dashboard up to date (as the next computation or relay will show it); the
+        timing of the earliest change it had not shown."""
+        self._dirty.clear()
+        stages, self._stages = self._stages, None
+        return stages
 
     async def _relayed(self) -> bool:
         """For an instance that does not compute: wait for the computing instance's dashboard
@@ -297,7 +320,7 @@ class Dashboard:
                 return False
             if self._version is not None and version_order(self._version) >= version_order(wanted):
                 if self._wanted == wanted:
-                    self._dirty.clear()
+                    self._clear_dirty()
                     return True
                 continue  # another change came meanwhile
             self._relay_heard.clear()
@@ -306,14 +329,20 @@ class Dashboard:
             except TimeoutError:
                 return False
 
-    async def _deliver(self, parts: dict[str, str], version: str, at: float) -> None:
+    async def _deliver(
+        self, parts: dict[str, str], version: str, at: float, stages: PushStages | None = None
+    ) -> None:
         """Relay computed parts when computing for all (first: the other instances push them
         while this one does), and push them here."""
         self._version = version
         if self._leading:
             relayed = Relayed(self._lease.instance, version, at, parts)
             await self._client.publish(self._keys.dashboard_channel(), encode_relay(relayed))
+            if stages is not None:
+                stages.mark("relayed")
         self.push(parts, at)
+        if stages is not None:
+            stages.mark("pushed")
 
     async def _push_part(self, name: str, text: str) -> None:
         """One part changed on its own (today's figures, the chart): push it with the rest as
@@ -401,6 +430,7 @@ class Dashboard:
             await asyncio.sleep(1.0)
 
     def _on_relayed(self, data: bytes | str) -> None:
+        received = time.time()
         try:
             relayed = decode_relay(data.decode() if isinstance(data, bytes) else data)
         except ValueError:
@@ -408,10 +438,10 @@ class Dashboard:
             return
         if relayed.sender == self._lease.instance:
             return
-        if self._version is not None and version_order(relayed.version) < version_order(
-            self._version
-        ):
+        shown = None if self._version is None else version_order(self._version)
+        if shown is not None and version_order(relayed.version) < shown:
             return  # older than what this instance shows (a late message)
+        new_change = shown is not None and version_order(relayed.version) > shown
         self._version = relayed.version
         self._relayed_at = time.monotonic()
         parts = relayed.parts
@@ -420,6 +450,10 @@ class Dashboard:
         self._history = parts.get("history", self._history)
         self._centres_text = parts.get("centres", self._centres_text)
         self.push(parts, relayed.at)
+        if new_change:
+            log_relay_if_slow(
+                version_order(relayed.version)[0], relayed.at, received, len(self._sinks)
+            )
         self._relay_heard.set()
 
     async def run_lease(self) -> None:

@@ -71,6 +71,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,7 @@ DRAIN_SECONDS = 3.0
 # No seeker is abandoned during the run, even one whose socket is slow to open.
 SEEKER_GRACE_SECONDS = 3600
 LAG_TICK = 0.01  # the loop-lag probe's sleep
+SLOW_LISTED = 12  # the servers' slow pushes listed
 PASSWORD = "bench-password-123"  # noqa: S105 - a throwaway account in a throwaway database
 SESSION_COOKIE = "eguide_session"
 
@@ -684,6 +686,30 @@ def match(changes: list[Change], supervisors: list[Supervisor]) -> Updates:
     return updates
 
 
+SERVER_EVENTS = ("dashboard.push_slow", "dashboard.relay_slow", "loop.stalled")
+
+
+def server_events(servers: dict[str, ServerProcess], since: float, until: float) -> list[str]:
+    """The servers' own account of slow pushes (`app.dashboard_timing`) and stalls of their
+    loops between `since` and `until`, a line each, slowest first."""
+    found: list[tuple[float, str]] = []
+    for name, server in servers.items():
+        for line in server.log().splitlines():
+            if not any(event in line for event in SERVER_EVENTS):
+                continue
+            try:
+                entry = json.loads(line)
+                at = datetime.fromisoformat(entry.pop("timestamp")).timestamp()
+            except (ValueError, KeyError):
+                continue
+            if since <= at <= until:
+                event = entry.pop("event")
+                entry.pop("level", None)
+                fields = " ".join(f"{key}={value}" for key, value in entry.items())
+                found.append((float(entry.get("ms", 0)), f"{name} {event} {fields}"))
+    return [line for _, line in sorted(found, reverse=True)]
+
+
 def pushes(supervisors: list[Supervisor], since: float, until: float) -> dict[str, Any]:
     """Per instance: distinct pushes received in the window, their sizes, and per push the time
     between its first and its last receipt over that instance's sockets."""
@@ -878,6 +904,11 @@ def report(
     )
     print(f"  slowest changes, at their last supervisor (to computing + computing to receipt; "
           f"the benchmark's own loop lag meanwhile, ms): {slowest}")  # fmt: skip
+    told = server_events(load.servers, watched.start, watched.end + DRAIN_SECONDS)
+    print(f"  the servers' slow pushes and loop stalls (the change to frames queued, its stages "
+          f"in ms; `app.dashboard_timing`): {len(told)}")  # fmt: skip
+    for line in told[:SLOW_LISTED]:
+        print(f"    {line}")
     print(f"request -> each supervisor has a frame showing it (the change's own request "
           f"included: an arrival's POST stores the chat before routing it): "
           f"{spread(updates.requested)}")  # fmt: skip
@@ -942,6 +973,8 @@ async def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="eguide-bench-"))
     env = {
         **service_environment(database_url, redis_url, prefix),
+        # The servers tell of their slow pushes at info level.
+        "EGUIDE_LOG_LEVEL": "info",
         "EGUIDE_SEEKER_GRACE_SECONDS": str(SEEKER_GRACE_SECONDS),
     }
     try:
