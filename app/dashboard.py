@@ -44,7 +44,6 @@ from app.dashboard_relay import (
     Relayed,
     decode_relay,
     encode_relay,
-    version_order,
 )
 from app.dashboard_timing import PushStages, log_relay_if_slow
 from app.dashboard_today import TodayWorker, today_figures
@@ -52,9 +51,11 @@ from app.keys import AppKeys
 from chat.connection import Sink
 from chat.frames import server_frame
 from chat.rate_limit import TokenBucket
+from queueing.dashboard_view import EVERYTHING, rows_changed_by
+from queueing.effect_feed import entry_order
 from queueing.effects import CounsellorStatusChanged, Effect
 from queueing.model import NATIONAL
-from queueing.redis_queue import RedisQueue
+from queueing.redis_queue import DashboardReader, RedisQueue
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -63,9 +64,11 @@ log = structlog.stdlib.get_logger(__name__)
 # pushes a second, not one per event.
 PUSH_BURST = 3.0
 PUSHES_PER_SECOND = 10.0
-# With no change heard the dashboard is still read this often, and pushed if it differs (a
-# change whose effect was missed); waits are times, so the page counts them on by itself.
-REFRESH_SECONDS = 5.0
+# With no change heard the dashboard is still read, whole, this often, and pushed if it differs:
+# some changes make no routing effect (a counsellor whose connection dropped shows as offline
+# within their grace time; a counsellor registered), and the dashboard shows every change within
+# two seconds. Waits are times, so the page counts them on by itself.
+REFRESH_SECONDS = 1.0
 # An instance that does not compute waits this long for the computing instance's dashboard
 # after a change, then computes for itself.
 RELAY_PATIENCE_SECONDS = 0.5
@@ -110,6 +113,11 @@ class Dashboard:
         self._parts: dict[str, str] | None = None  # as last pushed
         self._dirty = asyncio.Event()
         self._stages: PushStages | None = None  # of the earliest change not yet computed
+        # The rows (`queueing.dashboard_view.rows_changed_by`) the changes heard since the last
+        # computation began can have changed: only those are read again. None: read them all.
+        self._unread: set[str] | None = None
+        self._reader = DashboardReader()  # the rows as last read
+        self._read_all_at = -REFRESH_SECONDS  # when all were last read (time.monotonic())
         self._since: dict[str, float] = {}  # counsellor id -> when their status last changed
         self._names: dict[str, str] = {}
         self._centres: dict[str, str] = {}
@@ -159,6 +167,8 @@ class Dashboard:
         """Effect-feed listener: something changed."""
         if isinstance(effect, CounsellorStatusChanged):
             self._since[effect.counsellor_id] = at
+        if self._unread is not None:
+            self._unread |= rows_changed_by(effect)
         self._wanted = None if self.feed_position is None else self.feed_position()
         if self._stages is None:
             self._stages = PushStages(changed=at, heard=time.time())
@@ -175,11 +185,15 @@ class Dashboard:
         return (await self.compute(now))[0]
 
     async def compute(
-        self, now: float | None = None, stages: PushStages | None = None
+        self,
+        now: float | None = None,
+        stages: PushStages | None = None,
+        read: frozenset[str] = EVERYTHING,
     ) -> tuple[dict[str, str], str]:
-        """`render`, and the version of the routing state it shows (`app.dashboard_relay`)."""
+        """`render`, and the version of the routing state it shows (`app.dashboard_relay`);
+        only the rows in `read` are read again (`RedisQueue.versioned_dashboard`)."""
         now = time.time() if now is None else now
-        view, version = await self._queue.versioned_dashboard()
+        view, version = await self._queue.versioned_dashboard(read=read, reader=self._reader)
         if stages is not None:
             stages.mark("read")
         await self._read_names(now)
@@ -283,11 +297,12 @@ class Dashboard:
                 await asyncio.sleep((1.0 - pushes.tokens) / pushes.per_second)
                 pushes.allow(time.monotonic())
             stages = self._clear_dirty()
+            read = self._rows_to_read()
             began = time.time()
             if stages is not None:
                 stages.began = began
             try:
-                parts, version = await self.compute(began, stages)
+                parts, version = await self.compute(began, stages, read)
                 if stages is not None:
                     stages.mark("computed")
                 await self._deliver(parts, version, began, stages)
@@ -295,7 +310,21 @@ class Dashboard:
                     stages.log_if_slow(len(self._sinks))
             except (OSError, redis.RedisError, asyncpg.PostgresError) as error:
                 log.warning("dashboard.render_failed", error=type(error).__name__)
+                self._unread = None
                 await asyncio.sleep(1.0)
+
+    def _rows_to_read(self) -> frozenset[str]:
+        """The rows the changes heard since the last computation can have moved; all of them
+        when nothing was heard (the periodic refresh, a new socket, a new computing instance)
+        and at least every REFRESH_SECONDS, to show what changed without an effect even while
+        other changes keep coming."""
+        unread, self._unread = self._unread, set()
+        now = time.monotonic()
+        stale = now - self._read_all_at >= REFRESH_SECONDS
+        read = EVERYTHING if not unread or stale else frozenset(unread)
+        if read == EVERYTHING:
+            self._read_all_at = now
+        return read
 
     def _clear_dirty(self) -> PushStages | None:
         """Mark the dashboard up to date (as the next computation or relay will show it); the
@@ -312,13 +341,14 @@ class Dashboard:
         if self._parts is None:
             return False
         if not self._dirty.is_set():  # the periodic refresh
-            return time.monotonic() - self._relayed_at < REFRESH_SECONDS
+            # The computing instance refreshes as often: allow for the two clocks' phases.
+            return time.monotonic() - self._relayed_at < 2 * REFRESH_SECONDS
         deadline = time.monotonic() + RELAY_PATIENCE_SECONDS
         while True:
             wanted = self._wanted
             if wanted is None:
                 return False
-            if self._version is not None and version_order(self._version) >= version_order(wanted):
+            if self._version is not None and entry_order(self._version) >= entry_order(wanted):
                 if self._wanted == wanted:
                     self._clear_dirty()
                     return True
@@ -438,10 +468,10 @@ class Dashboard:
             return
         if relayed.sender == self._lease.instance:
             return
-        shown = None if self._version is None else version_order(self._version)
-        if shown is not None and version_order(relayed.version) < shown:
+        shown = None if self._version is None else entry_order(self._version)
+        if shown is not None and entry_order(relayed.version) < shown:
             return  # older than what this instance shows (a late message)
-        new_change = shown is not None and version_order(relayed.version) > shown
+        new_change = shown is not None and entry_order(relayed.version) > shown
         self._version = relayed.version
         self._relayed_at = time.monotonic()
         parts = relayed.parts
@@ -452,7 +482,7 @@ class Dashboard:
         self.push(parts, relayed.at)
         if new_change:
             log_relay_if_slow(
-                version_order(relayed.version)[0], relayed.at, received, len(self._sinks)
+                entry_order(relayed.version)[0], relayed.at, received, len(self._sinks)
             )
         self._relay_heard.set()
 

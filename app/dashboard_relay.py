@@ -21,17 +21,12 @@ from importlib import resources
 import redis.asyncio as redis
 
 from app.keys import AppKeys
+from queueing.effect_feed import entry_order
 
 # The computing instance renews its lease every LEASE_RENEW_SECONDS; a lease not renewed for
 # LEASE_SECONDS lapses (the instance stopped or hangs) and the next instance to ask takes it.
 LEASE_SECONDS = 3.0
 LEASE_RENEW_SECONDS = 1.0
-
-
-def version_order(version: str) -> tuple[int, int]:
-    """A stream entry id ("<ms>-<seq>") as something that sorts in the stream's order."""
-    ms, _, seq = version.partition("-")
-    return int(ms), int(seq or 0)
 
 
 @dataclass(frozen=True)
@@ -75,7 +70,7 @@ def decode_relay(text: str) -> Relayed:
         raise ValueError("a field is missing or of the wrong kind")
     if len(names) != len(texts):
         raise ValueError(f"{len(names)} parts named, {len(texts)} given")
-    version_order(version)  # raises ValueError when it is no stream id
+    entry_order(version)  # raises ValueError when it is no stream id
     return Relayed(sender, version, float(at), dict(zip(names, texts, strict=True)))
 
 

@@ -22,6 +22,10 @@ Per queue (each county centre and the national team) and in total:
                A counsellor of a centre who is also on the national team counts in both rows,
                and once in the total.
 
+The rows come in two reads, so that a change reads again only what it can have changed
+(`rows_changed_by`): LINES, the unanswered chats (the queues' figures and waiting lists), and
+STAFF, the counsellors with the chats they answer.
+
 The waiting list (per queue, in queue order) and the active chats carry ids, county, language
 and times only: never a word of the conversation. Lists are cut (`list_limit` per queue,
 `active_limit` in all) so that the frame pushed to every supervisor stays small with thousands
@@ -34,6 +38,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from queueing.effects import (
+    ChatOverflowed,
+    ChatQueued,
+    CounsellorCapacityChanged,
+    CounsellorStatusChanged,
+    Effect,
+)
 from queueing.model import NATIONAL, UNANSWERED, ChatStatus, CounsellorStatus, State
 
 LIST_LIMIT = 25
@@ -43,6 +54,25 @@ ACTIVE_LIMIT = 100
 """Active chats listed (newest answer first) for a supervisor to pick one to observe."""
 
 STATUSES = ("available", "busy", "away", "offline")
+
+LINES = "lines"
+STAFF = "staff"
+EVERYTHING = frozenset({LINES, STAFF})
+
+
+def rows_changed_by(effect: Effect) -> frozenset[str]:
+    """The reads (LINES, STAFF) whose rows `effect` can have changed. A chat queued or
+    overflowed moves no counsellor (an offer made meanwhile is an effect of its own); a
+    counsellor's status or capacity moves no chat (an offer made or withdrawn likewise). Every
+    other effect may touch both. Changes that make no effect at all (a counsellor registered,
+    or disconnected within their grace time) are left to a full read."""
+    match effect:
+        case ChatQueued() | ChatOverflowed():
+            return frozenset({LINES})
+        case CounsellorStatusChanged() | CounsellorCapacityChanged():
+            return frozenset({STAFF})
+    return EVERYTHING
+
 
 BACK = 2**52
 """Places of chats not handed back start here (`lua/lib.lua` BACK): front places come first."""

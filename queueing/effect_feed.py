@@ -30,6 +30,12 @@ BLOCK_MS = 1000
 BATCH = 500
 
 
+def entry_order(entry_id: str) -> tuple[int, int]:
+    """A stream entry id ("<ms>-<seq>") as something that sorts in the stream's order."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 class EffectFeed:
     """Follows the effects stream from now on and calls every listener for every effect."""
 

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, cast
 
@@ -61,7 +62,10 @@ import redis.asyncio as redis
 from queueing import redis_state
 from queueing.dashboard_view import (
     ACTIVE_LIMIT,
+    EVERYTHING,
+    LINES,
     LIST_LIMIT,
+    STAFF,
     ActiveRow,
     StaffRow,
     WaitingRow,
@@ -180,12 +184,7 @@ class RedisQueue:
         self._digest = self._config_fields["digest"]
         self._closings = _ClosingTimes(config)
         self._configured = False
-        # What never changes while a chat is answered by one counsellor (queue, county,
-        # language, answer time), read once per (chat, counsellor) for the dashboard.
-        self._answered: dict[tuple[str, str], ActiveRow] = {}
-        self._answered_raw: str | None = None  # the script's list they were read from
-        self._answered_per_queue: Counter[str] = Counter()
-        self._answered_newest: list[ActiveRow] = []
+        self._dashboard_reader = DashboardReader()  # for callers with no reader of their own
 
     async def _call(self, name: str, *args: str) -> Any:
         return await self._scripts[name](keys=self._key_list, args=list(args))
@@ -389,68 +388,56 @@ class RedisQueue:
         return (await self.versioned_dashboard(list_limit, active_limit))[0]
 
     async def versioned_dashboard(
-        self, list_limit: int = LIST_LIMIT, active_limit: int = ACTIVE_LIMIT
+        self,
+        list_limit: int = LIST_LIMIT,
+        active_limit: int = ACTIVE_LIMIT,
+        read: frozenset[str] = EVERYTHING,
+        reader: DashboardReader | None = None,
     ) -> tuple[dict[str, Any], str]:
         """The dashboard, and the id of the effects stream's last entry when it was worked out
-        (every routing change adds one): views ordered by it are ordered in time."""
+        (every routing change adds one): views ordered by it are ordered in time. `read` names
+        the rows to read again (`dashboard_view.rows_changed_by` of the changes since the
+        reader's last call); the others are the reader's from its last read of them, or read
+        too when it has none (or none as long as `list_limit`). A reader is one caller's, who
+        calls one at a time: without one, the queue's own."""
+        reader = self._dashboard_reader if reader is None else reader
+        read_lines = LINES in read or reader.lines is None or reader.list_limit != list_limit
+        read_staff = STAFF in read or reader.staff is None
+        what = "all" if read_lines and read_staff else LINES if read_lines else STAFF
         *lists, version = await self._call(
-            "dashboard", str(list_limit), *sorted(self.config.centres)
+            "dashboard", str(list_limit), what, *sorted(self.config.centres)
         )
         raw_queues, raw_waiting, raw_active, raw_staff = (_text(part) for part in lists)
-        q, w, s = (raw.split("\t") if raw else [] for raw in (raw_queues, raw_waiting, raw_staff))
-        listed: dict[str, list[dict[str, Any]]] = {}
-        for i in range(0, len(w), 7):
-            listed.setdefault(w[i], []).append(
-                waiting_entry(
-                    WaitingRow(
-                        chat_id=w[i + 1],
-                        place=0.0,
-                        queue=w[i],
-                        county=w[i + 2] or None,
-                        language=w[i + 3],
-                        waiting_since=float(w[i + 4]),
-                        overflowed=w[i + 5] == "1",
-                        offered_to=w[i + 6] or None,
-                    )
-                )
-            )
-        if raw_active != self._answered_raw:  # else the same chats are answered as before
-            a = raw_active.split("\t") if raw_active else []
-            await self._answered_chats(list(zip(a[::2], a[1::2], strict=True)))
-            self._answered_raw = raw_active
+        if read_lines:
+            reader.lines, reader.list_limit = _lines(raw_queues, raw_waiting), list_limit
+        if read_staff:
+            if raw_active != reader.answered_raw:  # else the same chats are answered as before
+                a = raw_active.split("\t") if raw_active else []
+                await self._answered_chats(reader, list(zip(a[::2], a[1::2], strict=True)))
+                reader.answered_raw = raw_active
+            reader.staff = _staff(raw_staff)
+        q, listed = cast(_Lines, reader.lines)
         rows = {
             q[i]: queue_row(
                 q[i], int(q[i + 1]), int(q[i + 2]), float(q[i + 3]) if q[i + 3] else None
             )
             for i in range(0, len(q), 4)
         }
-        for queue, count in self._answered_per_queue.items():
+        for queue, count in reader.answered_per_queue.items():
             rows.setdefault(queue, queue_row(queue))["active"] += count
         view = assemble(
             list(rows.values()),
             listed,
-            [active_entry(chat) for chat in self._answered_newest[:active_limit]],
-            [
-                StaffRow(
-                    counsellor_id=s[i],
-                    centre=s[i + 1] or None,
-                    national=s[i + 2] == "1",
-                    status=s[i + 3],
-                    capacity=int(s[i + 4]),
-                    offer=s[i + 5] == "1",
-                    grace=s[i + 6] == "1",
-                    load=int(s[i + 7]),
-                )
-                for i in range(0, len(s), 8)
-            ],
+            [active_entry(chat) for chat in reader.answered_newest[:active_limit]],
+            cast(list[StaffRow], reader.staff),
         )
         return view, _text(version)
 
-    async def _answered_chats(self, pairs: list[tuple[str, str]]) -> None:
-        """Keep the chats being answered, from (chat, counsellor) pairs: what is not known yet
-        is read in one round trip, and what is no longer answered is forgotten; with them, how
-        many each queue has and the list newest first."""
-        unknown = [pair for pair in pairs if pair not in self._answered]
+    async def _answered_chats(self, reader: DashboardReader, pairs: list[tuple[str, str]]) -> None:
+        """Keep the chats being answered, from (chat, counsellor) pairs: what the reader does
+        not know yet is read in one round trip, and what is no longer answered is forgotten;
+        with them, how many each queue has and the list newest first."""
+        unknown = [pair for pair in pairs if pair not in reader.answered]
         if unknown:
             async with self._client.pipeline(transaction=False) as pipe:
                 for chat_id, _ in unknown:
@@ -465,7 +452,7 @@ class RedisQueue:
             for (chat_id, counsellor_id), (queue, county, language, at) in zip(
                 unknown, replies, strict=True
             ):
-                self._answered[chat_id, counsellor_id] = ActiveRow(
+                reader.answered[chat_id, counsellor_id] = ActiveRow(
                     chat_id,
                     _text(queue),
                     _text(county) if county else None,
@@ -473,10 +460,10 @@ class RedisQueue:
                     counsellor_id,
                     float(_text(at)) if at else None,
                 )
-        self._answered = {pair: self._answered[pair] for pair in pairs}
-        rows = self._answered.values()
-        self._answered_per_queue = Counter(row.queue for row in rows)
-        self._answered_newest = sorted(rows, key=lambda c: (-(c.answered_at or 0.0), c.chat_id))
+        reader.answered = {pair: reader.answered[pair] for pair in pairs}
+        rows = reader.answered.values()
+        reader.answered_per_queue = Counter(row.queue for row in rows)
+        reader.answered_newest = sorted(rows, key=lambda c: (-(c.answered_at or 0.0), c.chat_id))
 
     async def restore(self, state: State) -> None:
         """Replace the routing state by `state` (e.g. rebuilt from PostgreSQL after Redis lost
@@ -503,3 +490,62 @@ class RedisQueue:
         if batch:
             await self._client.unlink(*batch)
         self._configured = False
+
+
+# The queues' figures (the script's fields, 4 a queue) and the listed waiting chats per queue.
+_Lines = tuple[list[str], dict[str, list[dict[str, Any]]]]
+
+
+def _lines(raw_queues: str, raw_waiting: str) -> _Lines:
+    q, w = (raw.split("\t") if raw else [] for raw in (raw_queues, raw_waiting))
+    listed: dict[str, list[dict[str, Any]]] = {}
+    for i in range(0, len(w), 7):
+        listed.setdefault(w[i], []).append(
+            waiting_entry(
+                WaitingRow(
+                    chat_id=w[i + 1],
+                    place=0.0,
+                    queue=w[i],
+                    county=w[i + 2] or None,
+                    language=w[i + 3],
+                    waiting_since=float(w[i + 4]),
+                    overflowed=w[i + 5] == "1",
+                    offered_to=w[i + 6] or None,
+                )
+            )
+        )
+    return q, listed
+
+
+def _staff(raw_staff: str) -> list[StaffRow]:
+    s = raw_staff.split("\t") if raw_staff else []
+    return [
+        StaffRow(
+            counsellor_id=s[i],
+            centre=s[i + 1] or None,
+            national=s[i + 2] == "1",
+            status=s[i + 3],
+            capacity=int(s[i + 4]),
+            offer=s[i + 5] == "1",
+            grace=s[i + 6] == "1",
+            load=int(s[i + 7]),
+        )
+        for i in range(0, len(s), 8)
+    ]
+
+
+@dataclass
+class DashboardReader:
+    """What one reader of the dashboard (`RedisQueue.versioned_dashboard`) read last, so that
+    it reads again only the rows a change can have moved."""
+
+    lines: _Lines | None = None
+    list_limit: int = -1  # of `lines`
+    staff: list[StaffRow] | None = None
+    # What never changes while a chat is answered by one counsellor (queue, county, language,
+    # answer time), read once per (chat, counsellor); the script's list they were read from;
+    # how many each queue has; the list, newest answer first.
+    answered: dict[tuple[str, str], ActiveRow] = field(default_factory=dict)
+    answered_raw: str | None = None
+    answered_per_queue: Counter[str] = field(default_factory=Counter)
+    answered_newest: list[ActiveRow] = field(default_factory=list)

@@ -5,7 +5,9 @@
 -- of each line only its head is read (the listed chats and those that may have waited longest).
 -- KEYS[1..20]  the routing keys, as listed in lib.lua
 -- ARGV[1]      how many waiting chats to list per queue
--- ARGV[2..n]   the county numbers with a centre
+-- ARGV[2]      what to read: "all", "lines" (queues and waiting) or "staff" (active and
+--              counsellors); the parts not read come back "" (the caller keeps them from before)
+-- ARGV[3..n]   the county numbers with a centre
 -- Returns {queues, waiting, active, counsellors, version}. The first four are each one string of
 -- tab-separated fields, rows one after another ("" when there are none):
 --   queues       queue, waiting, overflowed, oldest waiting_since or ""          (4 a row)
@@ -22,6 +24,7 @@ local call = redis.call
 local CHAT, COUNSELLOR, COUNSELLORS = KEYS[5], KEYS[6], KEYS[8]
 local LINE, LINE_POOL, FRESH, EFFECTS = KEYS[10], KEYS[11], KEYS[12], KEYS[20]
 local LIST = tonumber(ARGV[1])
+local READ_LINES, READ_STAFF = ARGV[2] ~= 'staff', ARGV[2] ~= 'lines'
 
 local BACK = 4503599627370496 -- places from here on are first arrivals (lib.lua BACK)
 local CHUNK = 64
@@ -80,50 +83,54 @@ local function walk(name, key, count, keep)
   return oldest_text
 end
 
-local counties, overflowed_in_counties = {}, 0
-for i = 2, #ARGV do
-  local county = ARGV[i]
-  counties[county] = true
-  -- A county's line holds its unanswered chats in queue order, overflowed ones too; its
-  -- "fresh" set those not overflowed; the national pool the overflowed ones too.
-  local count = call('ZCARD', LINE .. county)
-  local overflowed = count - call('ZCARD', FRESH .. county)
-  overflowed_in_counties = overflowed_in_counties + overflowed
-  local oldest = walk(county, LINE .. county, count, nil)
-  row(county, count, overflowed, oldest)
+if READ_LINES then
+  local counties, overflowed_in_counties = {}, 0
+  for i = 3, #ARGV do
+    local county = ARGV[i]
+    counties[county] = true
+    -- A county's line holds its unanswered chats in queue order, overflowed ones too; its
+    -- "fresh" set those not overflowed; the national pool the overflowed ones too.
+    local count = call('ZCARD', LINE .. county)
+    local overflowed = count - call('ZCARD', FRESH .. county)
+    overflowed_in_counties = overflowed_in_counties + overflowed
+    local oldest = walk(county, LINE .. county, count, nil)
+    row(county, count, overflowed, oldest)
+  end
+  -- The national pool: the national queue's chats and the overflowed county chats.
+  local national = call('ZCARD', LINE_POOL) - overflowed_in_counties
+  local function of_national(id)
+    return not counties[call('HGET', CHAT .. id, 'queue')]
+  end
+  local oldest = walk('national', LINE_POOL, national, of_national)
+  row('national', national, 0, oldest)
 end
--- The national pool: the national queue's chats and the overflowed county chats.
-local national = call('ZCARD', LINE_POOL) - overflowed_in_counties
-local function of_national(id)
-  return not counties[call('HGET', CHAT .. id, 'queue')]
-end
-local oldest = walk('national', LINE_POOL, national, of_national)
-row('national', national, 0, oldest)
 
 local byte, A, COLON = string.byte, string.byte('a'), string.byte(':')
 local counsellors, active = {}, {}
-for _, id in ipairs(call('ZRANGE', COUNSELLORS, 0, -1)) do
-  local f = call('HGETALL', COUNSELLOR .. id)
-  local fields, held = {}, 0
-  for k = 1, #f, 2 do
-    local name = f[k]
-    if byte(name, 1) == A and byte(name, 2) == COLON then -- 'a:' + chat id
-      held = held + 1
-      active[#active + 1] = string.sub(name, 3)
-      active[#active + 1] = id
-    else
-      fields[name] = f[k + 1]
+if READ_STAFF then
+  for _, id in ipairs(call('ZRANGE', COUNSELLORS, 0, -1)) do
+    local f = call('HGETALL', COUNSELLOR .. id)
+    local fields, held = {}, 0
+    for k = 1, #f, 2 do
+      local name = f[k]
+      if byte(name, 1) == A and byte(name, 2) == COLON then -- 'a:' + chat id
+        held = held + 1
+        active[#active + 1] = string.sub(name, 3)
+        active[#active + 1] = id
+      else
+        fields[name] = f[k + 1]
+      end
     end
+    local n = #counsellors
+    counsellors[n + 1] = id
+    counsellors[n + 2] = fields.centre or ''
+    counsellors[n + 3] = fields.national or ''
+    counsellors[n + 4] = fields.status or ''
+    counsellors[n + 5] = fields.capacity or ''
+    counsellors[n + 6] = fields.offer and '1' or ''
+    counsellors[n + 7] = fields.grace_until and '1' or ''
+    counsellors[n + 8] = tostring(held)
   end
-  local n = #counsellors
-  counsellors[n + 1] = id
-  counsellors[n + 2] = fields.centre or ''
-  counsellors[n + 3] = fields.national or ''
-  counsellors[n + 4] = fields.status or ''
-  counsellors[n + 5] = fields.capacity or ''
-  counsellors[n + 6] = fields.offer and '1' or ''
-  counsellors[n + 7] = fields.grace_until and '1' or ''
-  counsellors[n + 8] = tostring(held)
 end
 
 local last = call('XREVRANGE', EFFECTS, '+', '-', 'COUNT', 1)

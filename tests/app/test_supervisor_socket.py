@@ -7,6 +7,7 @@ read-only; only supervisors and admins get the socket."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -178,6 +179,44 @@ async def test_the_dashboard_follows_a_chat_across_instances_within_two_seconds(
         await seeker.close()
     finally:
         await kari.close()
+        await dashboard.close()
+
+
+async def test_a_dropped_console_shows_offline_within_two_seconds_while_chats_keep_coming(
+    instances: tuple[ServerProcess, ServerProcess],
+) -> None:
+    """A counsellor whose connection drops is offline on the dashboard (within their grace
+    time the router makes no effect of it), however busy the queues are meanwhile: arrivals
+    alone never keep the counsellors' rows from being read again."""
+    a, b = instances
+    dashboard = await open_dashboard(b)
+    aslak = await open_counsellor(a.url, staff_cookie(a.url, "aslak", DEMO_PASSWORD))
+
+    async def keep_arriving() -> None:
+        while True:
+            await asyncio.to_thread(start_chat, a.url, "18")
+            await asyncio.sleep(0.2)
+
+    arrivals = asyncio.create_task(keep_arriving())
+    try:
+        await send(aslak, "status", status="away")
+        await receive(aslak, "status")
+        away = await dashboard_where(
+            dashboard, lambda f: counsellor_row(f, "Aslak")["state"] == "away", UPDATE_WITHIN
+        )
+        waiting_before = away["total"]["waiting"]
+        await aslak.close()
+        dropped = time.monotonic()
+        seen = await dashboard_where(
+            dashboard, lambda f: counsellor_row(f, "Aslak")["state"] == "offline", UPDATE_WITHIN
+        )
+        assert time.monotonic() - dropped < UPDATE_WITHIN
+        assert counsellor_row(seen, "Aslak")["connected"] is False
+        assert seen["total"]["waiting"] > waiting_before, "chats were arriving meanwhile"
+    finally:
+        arrivals.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await arrivals
         await dashboard.close()
 
 

@@ -3,7 +3,13 @@ the pure policy makes."""
 
 from __future__ import annotations
 
-from queueing.dashboard_view import dashboard_view, rows_of_state
+import contextlib
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from queueing.dashboard_view import LINES, STAFF, dashboard_view, rows_changed_by, rows_of_state
+from queueing.effects import PositionsChanged
 from queueing.events import (
     AcceptOffer,
     ChatArrived,
@@ -11,9 +17,18 @@ from queueing.events import (
     RegisterCounsellor,
     SetStatus,
 )
-from queueing.model import State
-from queueing.policy import apply
-from tests.queueing.test_policy import make_config
+from queueing.model import PolicyError, State
+from queueing.policy import apply, tick
+from tests.queueing.test_policy import (
+    PROPERTY_CENTRES,
+    PROPERTY_START,
+    STEP,
+    build_event,
+    make_config,
+)
+from tests.queueing.test_policy import (
+    STAFF as PROPERTY_STAFF,
+)
 
 T0 = 1_800_000_000.0
 
@@ -101,3 +116,35 @@ def test_the_view_holds_times_not_durations_so_an_unchanged_state_gives_an_equal
     apply(state, ChatArrived("c5", "03", "nb"), T0 + 100)
     changed = dashboard_view(rows_of_state(state), ["03"])
     assert changed["total"]["waiting"] == 4
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=st.lists(STEP, min_size=10, max_size=60))
+def test_a_change_moves_only_the_rows_its_effects_name(
+    steps: list[tuple[float, str, int, int]],
+) -> None:
+    """Whatever the policy does, the rows a change's effects do not name (`rows_changed_by`)
+    stay as they were, so the dashboard may keep them from its last read. A change with no
+    effect is left to the periodic full read."""
+    state = State(make_config(centres=PROPERTY_CENTRES, extra_languages=frozenset({"se"})))
+    now = PROPERTY_START
+    for register in PROPERTY_STAFF:
+        apply(state, register, now)
+        apply(state, SetStatus(register.counsellor_id, "available"), now)
+    for dt, kind, i, j in steps:
+        now += dt
+        before = rows_of_state(state)
+        effects = tick(state, now)
+        with contextlib.suppress(PolicyError):
+            effects += apply(state, build_event(state, kind, i, j), now)
+        # Places in line are sent to seekers, never written to the effects stream.
+        effects = [effect for effect in effects if not isinstance(effect, PositionsChanged)]
+        after = rows_of_state(state)
+        named = frozenset().union(*(rows_changed_by(effect) for effect in effects))
+        if not effects:
+            continue
+        if LINES not in named:
+            assert set(after.waiting) == set(before.waiting), effects
+        if STAFF not in named:
+            assert set(after.staff) == set(before.staff), effects
+            assert set(after.active) == set(before.active), effects

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from queueing import order, policy
-from queueing.dashboard_view import dashboard_view, rows_of_state
+from queueing.dashboard_view import EVERYTHING, dashboard_view, rows_changed_by, rows_of_state
 from queueing.effect_codec import decode_effects
 from queueing.effects import (
     ChatAssigned,
@@ -56,7 +56,7 @@ from queueing.model import (
     PolicyError,
     State,
 )
-from queueing.redis_queue import RedisQueue, RefusedEvent
+from queueing.redis_queue import DashboardReader, RedisQueue, RefusedEvent
 from tests.queueing.test_policy import (
     PROPERTY_CENTRES,
     PROPERTY_START,
@@ -140,12 +140,15 @@ class Twin:
     def __init__(self, state: State, queue: RedisQueue) -> None:
         self.state = state
         self.queue = queue
+        # As the instance computing the dashboard does: after each call, read again only the
+        # rows the call's effects can have changed.
+        self.reader = DashboardReader()
 
     async def tick(self, now: float) -> list[Effect]:
         expected = without_positions(policy.tick(self.state, now))
         got = await self.queue.tick(now, closed_at(self.state.config, now))
         assert got == expected
-        await self.check(now)
+        await self.check(now, got)
         return got
 
     async def apply(self, event: Event, now: float) -> list[Effect]:
@@ -161,10 +164,10 @@ class Twin:
         except RefusedEvent as refusal:
             got, got_code = refusal.effects, refusal.code
         assert (got_code, got) == (code, expected), event
-        await self.check(now)
+        await self.check(now, got)
         return got
 
-    async def check(self, now: float) -> None:
+    async def check(self, now: float, effects: Sequence[Effect] = ()) -> None:
         snapshot = await self.queue.snapshot()
         assert snapshot == self.state, differences(snapshot, self.state)
         assert await self.queue.next_deadline() == policy.next_deadline(self.state)
@@ -180,6 +183,10 @@ class Twin:
         for limits in ((25, 100), (1, 1), (0, 0)):
             pure = dashboard_view(rows, counties, *limits)
             assert await self.queue.dashboard(*limits) == pure, limits
+        # A call with no effect leaves it to the dashboard's periodic full read to show.
+        read = frozenset().union(*(rows_changed_by(effect) for effect in effects)) or EVERYTHING
+        view, _ = await self.queue.versioned_dashboard(read=read, reader=self.reader)
+        assert view == dashboard_view(rows, counties), sorted(read)
 
 
 @settings(
