@@ -4,13 +4,15 @@ pushed to every supervisor socket on every instance.
 Every instance reads every routing effect (`queueing.effect_feed`), so a change anywhere marks
 the dashboard out of date everywhere. The instance holding the dashboard's lease
 (`app.dashboard_relay`) then has Redis work the figures out in one script
-(`RedisQueue.versioned_dashboard`, by the rules of `queueing.dashboard_view`), adds names and
-times, encodes the frame's parts, pushes them to its own sockets and publishes them; the other
-instances push what it publishes. Each socket is sent only the parts it does not have yet. An
-instance that does not hear the computed dashboard within RELAY_PATIENCE_SECONDS of a change
-(the computing instance died; the lease lapses within seconds) computes for itself. A change
-goes out at once; a rush of changes becomes at most PUSHES_PER_SECOND pushes a second, not one
-per event; with no dashboard open anywhere nothing is computed.
+(`RedisQueue.versioned_dashboard`, by the rules of `queueing.dashboard_view`; it reads again
+only the rows the changes heard since can have moved, and everything at least every
+REFRESH_SECONDS), adds names and times, encodes the frame's parts, pushes them to its own
+sockets and publishes them; the other instances push what it publishes. Each socket is sent
+only the parts it does not have yet. An instance that does not hear the computed dashboard
+within RELAY_PATIENCE_SECONDS of a change (the computing instance died; the lease lapses within
+seconds) computes for itself. A change goes out at once; a rush of changes becomes at most
+PUSHES_PER_SECOND pushes a second, not one per event; with no dashboard open anywhere nothing
+is computed. A push slow to follow its change is logged stage by stage (`app.dashboard_timing`).
 
 The chart of the last hour comes from samples in Redis: every SAMPLE_SECONDS one instance (the
 first to claim the slot) adds the country's waiting chats and available counsellors.
