@@ -113,6 +113,7 @@ class Dashboard:
         self._sinks: set[Sink] = set()
         self._sent: dict[Sink, dict[str, str]] = {}  # the parts each socket has
         self._parts: dict[str, str] | None = None  # as last pushed
+        self._texts: dict[str, tuple[Any, str]] = {}  # part -> its value and text, as computed
         self._dirty = asyncio.Event()
         self._stages: PushStages | None = None  # of the earliest change not yet computed
         # The rows (`queueing.dashboard_view.rows_changed_by`) the changes heard since the last
@@ -206,14 +207,24 @@ class Dashboard:
             counsellor = chat["counsellor_id"]
             chat["counsellor"] = None if counsellor is None else self._names.get(counsellor)
         waiting = view.pop("waiting")
-        parts = {name: _encode(value) for name, value in view.items()}
+        parts = {name: self._encoded(name, value) for name, value in view.items()}
         for queue, listed in waiting.items():
-            parts[f"waiting:{queue}"] = _encode(listed)
+            parts[f"waiting:{queue}"] = self._encoded(f"waiting:{queue}", listed)
         # What changes seldom is encoded when it changes, not on every push.
         parts["centres"] = self._centres_text
         parts["history"] = await self._history_text(now)
         parts["today"] = self._today_text
         return parts, version
+
+    def _encoded(self, name: str, value: Any) -> str:
+        """A part's text: encoded again only when its value changed (comparing is several
+        times cheaper than encoding, and most parts stay as they were after a change)."""
+        kept = self._texts.get(name)
+        if kept is not None and kept[0] == value:
+            return kept[1]
+        text = _encode(value)
+        self._texts[name] = (value, text)
+        return text
 
     async def _read_names(self, now: float) -> None:
         if now - self._names_read < NAMES_SECONDS and self._names:

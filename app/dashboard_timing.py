@@ -1,7 +1,8 @@
 """Where a dashboard push's time went, from the routing change it shows to its frames queued on
-the supervisor sockets: told in the log when it took longer than SLOW_PUSH_MS, so a slow update
-can be put down to its stage (the effect reaching the instance, the wait for the push limit,
-the script in Redis, the rest of the computation, the relay, the sends).
+the supervisor sockets: told in the log at info level when it took SLOW_PUSH_MS or longer (and
+at debug level always), so a slow update can be put down to its stage (the effect reaching the
+instance, the wait for the push limit, the script in Redis, the rest of the computation, the
+relay, the sends).
 
 Instants are `time.time()` values: the routing change's is Redis's clock (the effects entry's
 `at`, or its stream id's milliseconds), the same clock on one machine and close enough across
@@ -55,13 +56,16 @@ class PushStages:
         return (self.pushed - self.changed) * 1000
 
     def log_if_slow(self, sockets: int, slow_ms: float = SLOW_PUSH_MS) -> None:
-        if self.pushed and self.total_ms() >= slow_ms:
-            log.info(
-                "dashboard.push_slow",
-                ms=round(self.total_ms(), 1),
-                sockets=sockets,
-                **self.durations(),
-            )
+        """`dashboard.push_slow` at info level when slow; every push at debug level."""
+        if not self.pushed:
+            return
+        slow = self.total_ms() >= slow_ms
+        (log.info if slow else log.debug)(
+            "dashboard.push_slow" if slow else "dashboard.pushed",
+            ms=round(self.total_ms(), 1),
+            sockets=sockets,
+            **self.durations(),
+        )
 
 
 def log_relay_if_slow(

@@ -49,6 +49,11 @@ once, as it would be for a supervisor on a normal day.
                 difference is the load the dashboard adds. Also the time A and B were ready to
                 run but had no core (schedstat), which says how noisy a shared machine was.
 
+  servers       the servers' own account (`app.dashboard_timing`): each push that reached
+                its sockets 40 ms or more after its change, stage by stage, and stalls of
+                their event loops; with BENCH_SERVER_LOG_LEVEL=debug, percentiles of every
+                push's stages.
+
 A phase is 90 s by default: 180 changes, each reaching every supervisor, so that p99 is not
 simply the slowest change of the run (with 60 changes, one slow change was 1.7 % of the
 samples and set p99 alone).
@@ -84,6 +89,7 @@ from websockets.exceptions import ConnectionClosed
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.dashboard import Dashboard
+from app.dashboard_timing import STAGES
 from app.database import drop_database
 from app.keys import AppKeys
 from app.migrator import migrate
@@ -115,6 +121,8 @@ WAITING = int(os.environ.get("BENCH_WAITING", "1000"))
 INTERVAL = float(os.environ.get("BENCH_INTERVAL", "0.5"))
 PHASE_SECONDS = float(os.environ.get("BENCH_PHASE_SECONDS", "90"))
 RENDERS = int(os.environ.get("BENCH_RENDERS", "30"))
+# "debug": the servers log every push's stages (`app.dashboard_timing`), shown as percentiles.
+SERVER_LOG_LEVEL = os.environ.get("BENCH_SERVER_LOG_LEVEL", "info")
 
 # The most chats a counsellor may hold (users.capacity): the fewest consoles for the active chats.
 CAPACITY = 10
@@ -689,25 +697,51 @@ def match(changes: list[Change], supervisors: list[Supervisor]) -> Updates:
 SERVER_EVENTS = ("dashboard.push_slow", "dashboard.relay_slow", "loop.stalled")
 
 
-def server_events(servers: dict[str, ServerProcess], since: float, until: float) -> list[str]:
-    """The servers' own account of slow pushes (`app.dashboard_timing`) and stalls of their
-    loops between `since` and `until`, a line each, slowest first."""
-    found: list[tuple[float, str]] = []
+def server_entries(
+    servers: dict[str, ServerProcess], events: tuple[str, ...], since: float, until: float
+) -> list[tuple[str, dict[str, Any]]]:
+    """The servers' log entries of `events` between `since` and `until`: (server, entry)."""
+    found = []
     for name, server in servers.items():
         for line in server.log().splitlines():
-            if not any(event in line for event in SERVER_EVENTS):
+            if not any(event in line for event in events):
                 continue
             try:
                 entry = json.loads(line)
                 at = datetime.fromisoformat(entry.pop("timestamp")).timestamp()
             except (ValueError, KeyError):
                 continue
-            if since <= at <= until:
-                event = entry.pop("event")
-                entry.pop("level", None)
-                fields = " ".join(f"{key}={value}" for key, value in entry.items())
-                found.append((float(entry.get("ms", 0)), f"{name} {event} {fields}"))
+            if since <= at <= until and entry.get("event") in events:
+                found.append((name, entry))
+    return found
+
+
+def server_events(servers: dict[str, ServerProcess], since: float, until: float) -> list[str]:
+    """The servers' own account of slow pushes (`app.dashboard_timing`) and stalls of their
+    loops between `since` and `until`, a line each, slowest first."""
+    found: list[tuple[float, str]] = []
+    for name, entry in server_entries(servers, SERVER_EVENTS, since, until):
+        event = entry.pop("event")
+        entry.pop("level", None)
+        fields = " ".join(f"{key}={value}" for key, value in entry.items())
+        found.append((float(entry.get("ms", 0)), f"{name} {event} {fields}"))
     return [line for _, line in sorted(found, reverse=True)]
+
+
+def push_stages(servers: dict[str, ServerProcess], since: float, until: float) -> str:
+    """Percentiles of each stage of the computing instance's pushes (logged at debug level)."""
+    stages: dict[str, list[float]] = {}
+    for _, entry in server_entries(
+        servers, ("dashboard.pushed", "dashboard.push_slow"), since, until
+    ):
+        for stage in ("ms", *STAGES):
+            if stage in entry:
+                stages.setdefault(stage, []).append(float(entry[stage]))
+    return "; ".join(
+        f"{'total' if stage == 'ms' else stage} p50 {percentile(samples, 0.5):.1f} "
+        f"p99 {percentile(samples, 0.99):.1f}"
+        for stage, samples in stages.items()
+    )
 
 
 def pushes(supervisors: list[Supervisor], since: float, until: float) -> dict[str, Any]:
@@ -909,6 +943,9 @@ def report(
           f"in ms; `app.dashboard_timing`): {len(told)}")  # fmt: skip
     for line in told[:SLOW_LISTED]:
         print(f"    {line}")
+    if SERVER_LOG_LEVEL == "debug":
+        stages = push_stages(load.servers, watched.start, watched.end + DRAIN_SECONDS)
+        print(f"  every push's stages on the computing instance (ms): {stages}")
     print(f"request -> each supervisor has a frame showing it (the change's own request "
           f"included: an arrival's POST stores the chat before routing it): "
           f"{spread(updates.requested)}")  # fmt: skip
@@ -973,8 +1010,8 @@ async def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="eguide-bench-"))
     env = {
         **service_environment(database_url, redis_url, prefix),
-        # The servers tell of their slow pushes at info level.
-        "EGUIDE_LOG_LEVEL": "info",
+        # The servers tell of their slow pushes at info level, of every push at debug level.
+        "EGUIDE_LOG_LEVEL": SERVER_LOG_LEVEL,
         "EGUIDE_SEEKER_GRACE_SECONDS": str(SEEKER_GRACE_SECONDS),
     }
     try:

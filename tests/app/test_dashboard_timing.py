@@ -23,7 +23,7 @@ def test_each_stage_is_timed_from_the_one_reached_before_it() -> None:
     assert round(stages.total_ms(), 1) == 20.0
 
 
-def test_only_a_push_slower_than_the_threshold_is_logged() -> None:
+def test_a_push_slower_than_the_threshold_is_logged_at_info_the_others_at_debug() -> None:
     now = time.time()
     quick = PushStages(changed=now - 0.010, heard=now - 0.008, pushed=now)
     slow = PushStages(changed=now - 0.090, heard=now - 0.060, pushed=now)
@@ -33,7 +33,11 @@ def test_only_a_push_slower_than_the_threshold_is_logged() -> None:
         for stages in (quick, slow, unfinished):
             stages.log_if_slow(sockets=25, slow_ms=40.0)
 
-    assert [entry["event"] for entry in logs] == ["dashboard.push_slow"]
+    assert [(entry["event"], entry["log_level"]) for entry in logs] == [
+        ("dashboard.pushed", "debug"),
+        ("dashboard.push_slow", "info"),
+    ]
+    logs = [entry for entry in logs if entry["log_level"] == "info"]
     assert logs[0]["ms"] == 90.0 and logs[0]["heard"] == 30.0 and logs[0]["pushed"] == 60.0
     assert logs[0]["sockets"] == 25
 
