@@ -334,10 +334,10 @@ class Dashboard:
         unread, self._unread = self._unread, set()
         now = time.monotonic()
         stale = now - self._read_all_at >= REFRESH_SECONDS
-        read = EVERYTHING if not unread or stale else frozenset(unread)
-        if read == EVERYTHING:
+        if not unread or stale or unread >= EVERYTHING:
             self._read_all_at = now
-        return read
+            return EVERYTHING
+        return frozenset(unread)
 
     def _clear_dirty(self) -> PushStages | None:
         """Mark the dashboard up to date (as the next computation or relay will show it); the

@@ -58,19 +58,22 @@ STATUSES = ("available", "busy", "away", "offline")
 LINES = "lines"
 STAFF = "staff"
 EVERYTHING = frozenset({LINES, STAFF})
+ONE_COUNSELLOR = "counsellor:"
+"""Followed by a counsellor's id: that counsellor's row alone (what chats they hold stays)."""
 
 
 def rows_changed_by(effect: Effect) -> frozenset[str]:
-    """The reads (LINES, STAFF) whose rows `effect` can have changed. A chat queued or
-    overflowed moves no counsellor (an offer made meanwhile is an effect of its own); a
-    counsellor's status or capacity moves no chat (an offer made or withdrawn likewise). Every
-    other effect may touch both. Changes that make no effect at all (a counsellor registered,
-    or disconnected within their grace time) are left to a full read."""
+    """The reads whose rows `effect` can have changed: LINES, STAFF (every counsellor and the
+    chats they hold), or ONE_COUNSELLOR + id. A chat queued or overflowed moves no counsellor
+    (an offer made meanwhile is an effect of its own); a counsellor's status or capacity moves
+    no chat and no other counsellor (an offer made or withdrawn likewise). Every other effect
+    may touch both. Changes that make no effect at all (a counsellor registered, or
+    disconnected within their grace time) are left to a full read."""
     match effect:
         case ChatQueued() | ChatOverflowed():
             return frozenset({LINES})
         case CounsellorStatusChanged() | CounsellorCapacityChanged():
-            return frozenset({STAFF})
+            return frozenset({ONE_COUNSELLOR + effect.counsellor_id})
     return EVERYTHING
 
 

@@ -65,6 +65,7 @@ from queueing.dashboard_view import (
     EVERYTHING,
     LINES,
     LIST_LIMIT,
+    ONE_COUNSELLOR,
     STAFF,
     ActiveRow,
     StaffRow,
@@ -397,15 +398,21 @@ class RedisQueue:
         """The dashboard, and the id of the effects stream's last entry when it was worked out
         (every routing change adds one): views ordered by it are ordered in time. `read` names
         the rows to read again (`dashboard_view.rows_changed_by` of the changes since the
-        reader's last call); the others are the reader's from its last read of them, or read
-        too when it has none (or none as long as `list_limit`). A reader is one caller's, who
-        calls one at a time: without one, the queue's own."""
+        reader's last call: the lines, every counsellor, or some counsellors' own rows); the
+        others are the reader's from its last read of them, or read too when it has none (or
+        none as long as `list_limit`). A reader is one caller's, who calls one at a time:
+        without one, the queue's own."""
         reader = self._dashboard_reader if reader is None else reader
         read_lines = LINES in read or reader.lines is None or reader.list_limit != list_limit
         read_staff = STAFF in read or reader.staff is None
-        what = "all" if read_lines and read_staff else LINES if read_lines else STAFF
+        some = sorted(r.removeprefix(ONE_COUNSELLOR) for r in read if r.startswith(ONE_COUNSELLOR))
+        staff_arg = "all" if read_staff else " ".join(some)
         *lists, version = await self._call(
-            "dashboard", str(list_limit), what, *sorted(self.config.centres)
+            "dashboard",
+            str(list_limit),
+            "1" if read_lines else "",
+            staff_arg,
+            *sorted(self.config.centres),
         )
         raw_queues, raw_waiting, raw_active, raw_staff = (_text(part) for part in lists)
         if read_lines:
@@ -416,6 +423,11 @@ class RedisQueue:
                 await self._answered_chats(reader, list(zip(a[::2], a[1::2], strict=True)))
                 reader.answered_raw = raw_active
             reader.staff = _staff(raw_staff)
+        elif some:
+            fresh = {row.counsellor_id: row for row in _staff(raw_staff)}
+            kept = cast(list[StaffRow], reader.staff)
+            reader.staff = [fresh.pop(row.counsellor_id, row) for row in kept]
+            reader.staff += fresh.values()  # registered since the last read of them all
         q, listed = cast(_Lines, reader.lines)
         rows = {
             q[i]: queue_row(

@@ -5,9 +5,12 @@
 -- of each line only its head is read (the listed chats and those that may have waited longest).
 -- KEYS[1..20]  the routing keys, as listed in lib.lua
 -- ARGV[1]      how many waiting chats to list per queue
--- ARGV[2]      what to read: "all", "lines" (queues and waiting) or "staff" (active and
---              counsellors); the parts not read come back "" (the caller keeps them from before)
--- ARGV[3..n]   the county numbers with a centre
+-- ARGV[2]      "1" to read the lines (queues and waiting), "" not to
+-- ARGV[3]      the counsellors to read: "all" (counsellors and active), "" none, or their ids
+--              separated by spaces (their rows only; active not read: no change that moves
+--              only some counsellors moves a chat)
+-- ARGV[4..n]   the county numbers with a centre
+-- The parts not read come back "" (the caller keeps them from before).
 -- Returns {queues, waiting, active, counsellors, version}. The first four are each one string of
 -- tab-separated fields, rows one after another ("" when there are none):
 --   queues       queue, waiting, overflowed, oldest waiting_since or ""          (4 a row)
@@ -24,7 +27,7 @@ local call = redis.call
 local CHAT, COUNSELLOR, COUNSELLORS = KEYS[5], KEYS[6], KEYS[8]
 local LINE, LINE_POOL, FRESH, EFFECTS = KEYS[10], KEYS[11], KEYS[12], KEYS[20]
 local LIST = tonumber(ARGV[1])
-local READ_LINES, READ_STAFF = ARGV[2] ~= 'staff', ARGV[2] ~= 'lines'
+local READ_LINES, READ_STAFF = ARGV[2] == '1', ARGV[3]
 
 local BACK = 4503599627370496 -- places from here on are first arrivals (lib.lua BACK)
 local CHUNK = 64
@@ -85,7 +88,7 @@ end
 
 if READ_LINES then
   local counties, overflowed_in_counties = {}, 0
-  for i = 3, #ARGV do
+  for i = 4, #ARGV do
     local county = ARGV[i]
     counties[county] = true
     -- A county's line holds its unanswered chats in queue order, overflowed ones too; its
@@ -107,30 +110,36 @@ end
 
 local byte, A, COLON = string.byte, string.byte('a'), string.byte(':')
 local counsellors, active = {}, {}
-if READ_STAFF then
-  for _, id in ipairs(call('ZRANGE', COUNSELLORS, 0, -1)) do
-    local f = call('HGETALL', COUNSELLOR .. id)
-    local fields, held = {}, 0
-    for k = 1, #f, 2 do
-      local name = f[k]
-      if byte(name, 1) == A and byte(name, 2) == COLON then -- 'a:' + chat id
-        held = held + 1
+local function staff_row(id, with_active)
+  local f = call('HGETALL', COUNSELLOR .. id)
+  if #f == 0 then return end
+  local fields, held = {}, 0
+  for k = 1, #f, 2 do
+    local name = f[k]
+    if byte(name, 1) == A and byte(name, 2) == COLON then -- 'a:' + chat id
+      held = held + 1
+      if with_active then
         active[#active + 1] = string.sub(name, 3)
         active[#active + 1] = id
-      else
-        fields[name] = f[k + 1]
       end
+    else
+      fields[name] = f[k + 1]
     end
-    local n = #counsellors
-    counsellors[n + 1] = id
-    counsellors[n + 2] = fields.centre or ''
-    counsellors[n + 3] = fields.national or ''
-    counsellors[n + 4] = fields.status or ''
-    counsellors[n + 5] = fields.capacity or ''
-    counsellors[n + 6] = fields.offer and '1' or ''
-    counsellors[n + 7] = fields.grace_until and '1' or ''
-    counsellors[n + 8] = tostring(held)
   end
+  local n = #counsellors
+  counsellors[n + 1] = id
+  counsellors[n + 2] = fields.centre or ''
+  counsellors[n + 3] = fields.national or ''
+  counsellors[n + 4] = fields.status or ''
+  counsellors[n + 5] = fields.capacity or ''
+  counsellors[n + 6] = fields.offer and '1' or ''
+  counsellors[n + 7] = fields.grace_until and '1' or ''
+  counsellors[n + 8] = tostring(held)
+end
+if READ_STAFF == 'all' then
+  for _, id in ipairs(call('ZRANGE', COUNSELLORS, 0, -1)) do staff_row(id, true) end
+else
+  for id in string.gmatch(READ_STAFF, '%S+') do staff_row(id, false) end
 end
 
 local last = call('XREVRANGE', EFFECTS, '+', '-', 'COUNT', 1)
