@@ -694,13 +694,16 @@ def match(changes: list[Change], supervisors: list[Supervisor]) -> Updates:
     return updates
 
 
-SERVER_EVENTS = ("dashboard.push_slow", "dashboard.relay_slow", "loop.stalled")
+SLOW_EVENTS = ("dashboard.push_slow", "dashboard.relay_slow", "loop.stalled")
+PUSH_EVENTS = ("dashboard.pushed", "dashboard.push_slow")  # the computing instance's pushes
 
 
 def server_entries(
-    servers: dict[str, ServerProcess], events: tuple[str, ...], since: float, until: float
+    servers: dict[str, ServerProcess], since: float, until: float
 ) -> list[tuple[str, dict[str, Any]]]:
-    """The servers' log entries of `events` between `since` and `until`: (server, entry)."""
+    """The servers' log entries of SLOW_EVENTS and PUSH_EVENTS between `since` and `until`:
+    (server, entry without its timestamp)."""
+    events = (*SLOW_EVENTS, *PUSH_EVENTS)
     found = []
     for name, server in servers.items():
         for line in server.log().splitlines():
@@ -716,24 +719,26 @@ def server_entries(
     return found
 
 
-def server_events(servers: dict[str, ServerProcess], since: float, until: float) -> list[str]:
+def server_events(entries: list[tuple[str, dict[str, Any]]]) -> list[str]:
     """The servers' own account of slow pushes (`app.dashboard_timing`) and stalls of their
-    loops between `since` and `until`, a line each, slowest first."""
+    loops, a line each, slowest first."""
     found: list[tuple[float, str]] = []
-    for name, entry in server_entries(servers, SERVER_EVENTS, since, until):
-        event = entry.pop("event")
-        entry.pop("level", None)
-        fields = " ".join(f"{key}={value}" for key, value in entry.items())
-        found.append((float(entry.get("ms", 0)), f"{name} {event} {fields}"))
+    for name, entry in entries:
+        if entry["event"] not in SLOW_EVENTS:
+            continue
+        fields = " ".join(
+            f"{key}={value}" for key, value in entry.items() if key not in ("event", "level")
+        )
+        found.append((float(entry.get("ms", 0)), f"{name} {entry['event']} {fields}"))
     return [line for _, line in sorted(found, reverse=True)]
 
 
-def push_stages(servers: dict[str, ServerProcess], since: float, until: float) -> str:
+def push_stages(entries: list[tuple[str, dict[str, Any]]]) -> str:
     """Percentiles of each stage of the computing instance's pushes (logged at debug level)."""
     stages: dict[str, list[float]] = {}
-    for _, entry in server_entries(
-        servers, ("dashboard.pushed", "dashboard.push_slow"), since, until
-    ):
+    for _, entry in entries:
+        if entry["event"] not in PUSH_EVENTS:
+            continue
         for stage in ("ms", *STAGES):
             if stage in entry:
                 stages.setdefault(stage, []).append(float(entry[stage]))
@@ -938,14 +943,14 @@ def report(
     )
     print(f"  slowest changes, at their last supervisor (to computing + computing to receipt; "
           f"the benchmark's own loop lag meanwhile, ms): {slowest}")  # fmt: skip
-    told = server_events(load.servers, watched.start, watched.end + DRAIN_SECONDS)
+    entries = server_entries(load.servers, watched.start, watched.end + DRAIN_SECONDS)
+    told = server_events(entries)
     print(f"  the servers' slow pushes and loop stalls (the change to frames queued, its stages "
           f"in ms; `app.dashboard_timing`): {len(told)}")  # fmt: skip
     for line in told[:SLOW_LISTED]:
         print(f"    {line}")
     if SERVER_LOG_LEVEL == "debug":
-        stages = push_stages(load.servers, watched.start, watched.end + DRAIN_SECONDS)
-        print(f"  every push's stages on the computing instance (ms): {stages}")
+        print(f"  every push's stages on the computing instance (ms): {push_stages(entries)}")
     print(f"request -> each supervisor has a frame showing it (the change's own request "
           f"included: an arrival's POST stores the chat before routing it): "
           f"{spread(updates.requested)}")  # fmt: skip

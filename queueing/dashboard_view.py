@@ -22,9 +22,10 @@ Per queue (each county centre and the national team) and in total:
                A counsellor of a centre who is also on the national team counts in both rows,
                and once in the total.
 
-The rows come in two reads, so that a change reads again only what it can have changed
-(`rows_changed_by`): LINES, the unanswered chats (the queues' figures and waiting lists), and
-STAFF, the counsellors with the chats they answer.
+The rows come in reads of their own, so that a change reads again only what it can have
+changed (`rows_changed_by`): LINES, the unanswered chats (the queues' figures and waiting
+lists); STAFF, every counsellor with the chats they answer; or ONE_COUNSELLOR, one
+counsellor's row.
 
 The waiting list (per queue, in queue order) and the active chats carry ids, county, language
 and times only: never a word of the conversation. Lists are cut (`list_limit` per queue,
