@@ -33,6 +33,11 @@ one message every BENCH_PAIRS / rate seconds, under the seeker socket's limit of
                 from the actual instant, so it never counts towards latency) and the event-loop
                 lag (how late a 10 ms sleep wakes): a receipt is stamped when the generator's loop
                 gets to it, so a lagging loop adds to the latency it reports.
+  shared        a one-row commit to PostgreSQL and a Redis PING every 20 ms, each on a connection
+                of its own (bench.measure.SharedStallProbe): what every message waits for, timed
+                without the service. Each burst of slow messages says the slowest probe commit
+                while it lasted: a commit as slow as the burst says the disk stalled (a message
+                is acknowledged and delivered only once its commit is on disk).
   cpu           user + system time (/proc) of A and B, of the PostgreSQL backends serving this
                 benchmark's database, of Redis (shared with anything else using it), of the
                 generators, and of the whole machine, over the sending window: 100 % is one core.
@@ -62,6 +67,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +84,7 @@ from app.database import drop_database
 from app.migrator import migrate
 from app.users import create_user
 from bench.measure import (
+    SharedStallProbe,
     cpu_seconds,
     freeze_set_up,
     machine_busy_seconds,
@@ -516,10 +523,13 @@ SERVERS = ("a", "b")
 class CpuMeter:
     """CPU seconds of each part over a window, as a share of one core."""
 
-    def __init__(self, parts: dict[str, list[int]], pg: asyncpg.Connection, db: str) -> None:
+    def __init__(
+        self, parts: dict[str, list[int]], pg: asyncpg.Connection, db: str, probe_pid: int
+    ) -> None:
         self.parts = parts
         self.pg = pg
         self.db = db
+        self.probe_pid = probe_pid  # the stall probe's backend: not the service's load
         self.before: dict[str, dict[int, float]] = {}
         self.begin = 0.0
         self.machine = 0.0
@@ -527,8 +537,10 @@ class CpuMeter:
 
     async def pids(self) -> dict[str, list[int]]:
         backends = await self.pg.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = $1 AND pid <> pg_backend_pid() AND pid <> $2",
             self.db,
+            self.probe_pid,
         )
         return {**self.parts, "pg": [row["pid"] for row in backends]}
 
@@ -562,6 +574,8 @@ class Outcome:
     seconds: float
     reports: list[dict[str, Any]]
     cpu: dict[str, float]
+    shared: dict[str, list[float]]  # the stall probe's samples over the sending window, ms
+    slowest_commit: Callable[[float, float], float]  # over a window relative to the start
 
     def total(self, key: str) -> int:
         return sum(int(report[key]) for report in self.reports)
@@ -597,11 +611,7 @@ class Outcome:
 
     def describe(self) -> list[str]:
         def spread(key: str) -> str:
-            s = self.samples(key)
-            return (
-                f"p50 {percentile(s, 0.5):.1f} p90 {percentile(s, 0.9):.1f} "
-                f"p99 {percentile(s, 0.99):.1f} max {max(s, default=float('nan')):.1f} ms"
-            )
+            return spread_of(self.samples(key))
 
         cpu = self.cpu
         return [
@@ -619,6 +629,9 @@ class Outcome:
             f"  generator: send lag {spread('send_lags')}; loop lag "
             f"p99 {percentile(self.samples('loop_lags'), 0.99):.1f} ms",
             f"  slow (over {SLOW_MS:.0f} ms), by when sent: {self.bursts()}",
+            f"  shared, probed every {SharedStallProbe.PROBE_SECONDS * 1000:.0f} ms on its own "
+            f"connections: PostgreSQL commit {spread_of(self.shared['commits'])}; Redis ping "
+            f"{spread_of(self.shared['pings'])}",
             f"  cpu (100 % = one core): A {cpu['a']:.0f} % (waiting for a core "
             f"{cpu['a waiting']:.0f} %), B {cpu['b']:.0f} % (waiting {cpu['b waiting']:.0f} %), "
             f"PostgreSQL {cpu['pg']:.0f} %, Redis {cpu['redis']:.0f} %, generators "
@@ -628,7 +641,8 @@ class Outcome:
 
     def bursts(self) -> str:
         """The slow deliveries and acks, grouped into bursts by send instant (the largest five),
-        each told by side: seekers on A (generator 0) or on B."""
+        each told by side (seekers on A, generator 0, or on B) and with the slowest probe commit
+        to PostgreSQL while it lasted."""
         slow = sorted(
             (at, side, what, ms)
             for side, report in zip("AB", self.reports, strict=False)
@@ -648,20 +662,30 @@ class Outcome:
             told.append(
                 f"+{group[0][0]:.2f}..{group[-1][0]:.2f} s: "
                 + ", ".join(f"{n} {key}" for key, n in sorted(counts.items()))
-                + f", max {max(ms for *_, ms in group):.0f} ms"
+                + f", max {max(ms for *_, ms in group):.0f} ms; probe commit "
+                f"{self.slowest_commit(group[0][0], group[-1][0] + group[-1][3] / 1000):.0f} ms"
             )
         return f"{len(slow)} in {len(groups)} bursts; " + "; ".join(told)
 
     def line(self) -> str:
         cpu = self.cpu
+        commits = self.shared["commits"]
         return (
             f"  {self.rate:5.0f} msgs/s: sent {self.achieved:.0f}/s, p50 {self.p50:.1f} ms, "
             f"p99 {self.p99:.1f} ms, lost {self.lost}, dup {self.total('dup')}, refused "
             f"{self.total('refused')}; cpu A {cpu['a']:.0f} % B {cpu['b']:.0f} % (waiting "
             f"{cpu['a waiting']:.0f} % {cpu['b waiting']:.0f} %) PostgreSQL {cpu['pg']:.0f} % "
             f"Redis {cpu['redis']:.0f} % generators {cpu['generators']:.0f} % machine "
-            f"{cpu['machine']:.0f} % -> {'held' if self.held else 'not held'}"
+            f"{cpu['machine']:.0f} %; probe commit p99 {percentile(commits, 0.99):.1f} max "
+            f"{max(commits, default=float('nan')):.0f} ms -> {'held' if self.held else 'not held'}"
         )
+
+
+def spread_of(samples: list[float]) -> str:
+    return (
+        f"p50 {percentile(samples, 0.5):.1f} p90 {percentile(samples, 0.9):.1f} "
+        f"p99 {percentile(samples, 0.99):.1f} max {max(samples, default=float('nan')):.1f} ms"
+    )
 
 
 async def start_generators(specs: list[dict[str, Any]]) -> list[asyncio.subprocess.Process]:
@@ -685,9 +709,15 @@ async def start_generators(specs: list[dict[str, Any]]) -> list[asyncio.subproce
 class Generators:
     """The generator processes, driven in lockstep, and the CPU meter read around each step."""
 
-    def __init__(self, processes: list[asyncio.subprocess.Process], meter: CpuMeter) -> None:
+    def __init__(
+        self,
+        processes: list[asyncio.subprocess.Process],
+        meter: CpuMeter,
+        probe: SharedStallProbe,
+    ) -> None:
         self.processes = processes
         self.meter = meter
+        self.probe = probe
 
     async def replies(self) -> list[dict[str, Any]]:
         async def one(process: asyncio.subprocess.Process) -> dict[str, Any]:
@@ -711,7 +741,13 @@ class Generators:
         await self.meter.start()
         await asyncio.sleep(start + seconds - time.monotonic())
         cpu = await self.meter.stop()
-        return Outcome(rate, seconds, await self.replies(), cpu)
+        probe = self.probe
+
+        def slowest_commit(begin: float, end: float) -> float:
+            return probe.slowest_commit(start + begin, start + end)
+
+        shared = probe.window(start, start + seconds)
+        return Outcome(rate, seconds, await self.replies(), cpu, shared, slowest_commit)
 
     async def stop(self) -> None:
         for process in self.processes:
@@ -805,15 +841,19 @@ async def measure(
     ]
     processes = await start_generators(specs)
     pg = await asyncpg.connect(database_url)
+    probe = SharedStallProbe(await asyncpg.connect(database_url), client)
     parts = {
         "a": [a.pid],
         "b": [b.pid],
         "redis": [int((await client.info("server"))["process_id"])],
         "generators": [process.pid for process in processes],
     }
-    generators = Generators(processes, CpuMeter(parts, pg, database_url.rsplit("/", 1)[1]))
+    database = database_url.rsplit("/", 1)[1]
+    meter = CpuMeter(parts, pg, database, probe.pg.get_server_pid())
+    generators = Generators(processes, meter, probe)
     try:
         setup = await generators.replies()
+        await probe.start()
         ready = sum(s["ready"] for s in setup)
         if ready < PAIRS:
             raise SystemExit(f"only {ready} of {PAIRS} chats were answered within the setup time")
@@ -827,6 +867,8 @@ async def measure(
         return Results(setup, main, steps)
     finally:
         await generators.stop()
+        await probe.stop()
+        await probe.pg.close()
         await pg.close()
 
 

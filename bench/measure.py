@@ -1,12 +1,16 @@
 """What every benchmark measures the same way: CPU time and waits from /proc, percentiles, the
-open-files limit, and the environment of the servers it starts."""
+open-files limit, the environment of the servers it starts, and stalls of what they share."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import os
 import resource
+import time
 from pathlib import Path
+from typing import Any
 
 from app.collector import NO_AUTOMATIC_FULL
 
@@ -78,3 +82,52 @@ def service_environment(database_url: str, redis_url: str, prefix: str) -> dict[
         # Every simulated seeker comes from 127.0.0.1.
         "EGUIDE_CHAT_STARTS_PER_ADDRESS": "100000",
     }
+
+
+class SharedStallProbe:
+    """What the servers share, timed on its own: every PROBE_SECONDS a one-row commit to
+    PostgreSQL (its WAL flushed to disk, as every message's is) and a Redis PING, each on a
+    connection of its own, taken in turn. A slow commit while the servers' acks are slow on both
+    instances says the storage stalled, not the service. Samples are (monotonic instant, ms)."""
+
+    PROBE_SECONDS = 0.02
+
+    def __init__(self, pg: Any, client: Any) -> None:
+        self.pg = pg
+        self.client = client
+        self.commits: list[tuple[float, float]] = []
+        self.pings: list[tuple[float, float]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.pg.execute("CREATE TABLE IF NOT EXISTS bench_commit_probe (at float8 NOT NULL)")
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def window(self, begin: float, end: float) -> dict[str, list[float]]:
+        """The samples taken from `begin` to `end`, in ms."""
+        return {
+            "commits": [ms for at, ms in self.commits if begin <= at <= end],
+            "pings": [ms for at, ms in self.pings if begin <= at <= end],
+        }
+
+    def slowest_commit(self, begin: float, end: float) -> float:
+        """The slowest commit that overlapped `begin`..`end` (0 when none did)."""
+        return max(
+            (ms for at, ms in self.commits if at <= end and at + ms / 1000 >= begin), default=0.0
+        )
+
+    async def _run(self) -> None:
+        while True:
+            began = time.monotonic()
+            await self.pg.execute("INSERT INTO bench_commit_probe VALUES ($1)", began)
+            self.commits.append((began, (time.monotonic() - began) * 1000))
+            pinged = time.monotonic()
+            await self.client.ping()
+            self.pings.append((pinged, (time.monotonic() - pinged) * 1000))
+            await asyncio.sleep(max(0.0, began + self.PROBE_SECONDS - time.monotonic()))
