@@ -22,6 +22,7 @@ from app.identity import current_session, services_of
 from app.pages import language_name
 from app.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from app.rendering import locale_of, render, render_error
+from app.routing_config import registration_for
 from app.users import (
     LANGUAGE_PATTERN,
     MAX_CAPACITY,
@@ -38,7 +39,7 @@ from app.users import (
     set_password,
     update_user,
 )
-from queueing.events import SetCapacity
+from queueing.events import Event, SetCapacity, UpdateCounsellor
 from queueing.model import PolicyError
 from web.i18n import translations
 
@@ -297,14 +298,8 @@ async def update_account(request: Request) -> Response:
         except UserError as error:
             errors[_FIELD_OF.get(error.code, error.code)] = error.code
         else:
-            if "capacity" in changed and updated.role == "counsellor":
-                # A counsellor known to the router gets the new capacity at once; one who is
-                # not (never connected since the routing state was built) gets it from the
-                # record when they are registered.
-                with contextlib.suppress(PolicyError):
-                    await services.routing.router.submit(
-                        SetCapacity(str(updated.id), updated.capacity)
-                    )
+            if changed and updated.role == "counsellor":
+                await _tell_router(request, updated, changed)
     if errors:
         values = {
             "centres": list(changes.centres or ()),
@@ -316,6 +311,35 @@ async def update_account(request: Request) -> Response:
         return await _account_page(request, account, form=form_state, status_code=400)
     done = "updated" if changed else "unchanged"
     return RedirectResponse(f"/admin/users/{account.username}?done={done}", status_code=303)
+
+
+async def _tell_router(request: Request, updated: User, changed: dict[str, Any]) -> None:
+    """A counsellor known to the router gets new routing settings at once; one who is not
+    (never connected since the routing state was built) gets them from the record when they
+    are registered. One left with no centre, national team or language the service offers can
+    no longer take chats: signed out, as when disabled, their consoles close and their chats go
+    back to the queue once the grace time has passed."""
+    services = services_of(request)
+    routing = services.routing
+    registration = registration_for(updated, routing.config)
+    if registration is None:
+        await services.sessions.end_all(updated.id)
+        return
+    events: list[Event] = []
+    if changed.keys() & {"centres", "national_team", "languages"}:
+        events.append(
+            UpdateCounsellor(
+                registration.counsellor_id,
+                registration.centre,
+                registration.national,
+                registration.languages,
+            )
+        )
+    if "capacity" in changed:
+        events.append(SetCapacity(registration.counsellor_id, updated.capacity))
+    for event in events:
+        with contextlib.suppress(PolicyError):
+            await routing.router.submit(event)
 
 
 @requires_role("admin")

@@ -22,6 +22,7 @@ class WithdrawReason(StrEnum):
     COUNSELLOR_OFFLINE = "counsellor_offline"
     COUNSELLOR_DISCONNECTED = "counsellor_disconnected"
     CAPACITY_LOWERED = "capacity_lowered"
+    NO_LONGER_ELIGIBLE = "no_longer_eligible"
 
 
 class RequeueReason(StrEnum):

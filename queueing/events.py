@@ -25,6 +25,18 @@ class RegisterCounsellor:
 
 
 @dataclass(frozen=True)
+class UpdateCounsellor:
+    """An administrator changed a counsellor's centre, national-team membership or languages
+    (the same checks as `RegisterCounsellor`). Offers from now on follow the new ones; chats held
+    stay, and a pending offer the counsellor may no longer take is withdrawn."""
+
+    counsellor_id: str
+    centre: str | None
+    national: bool
+    languages: frozenset[str]
+
+
+@dataclass(frozen=True)
 class SetStatus:
     """A counsellor picks `available`, `away` or `offline` (any other string is refused)."""
 
@@ -136,6 +148,7 @@ class TransferToQueue:
 
 Event = (
     RegisterCounsellor
+    | UpdateCounsellor
     | SetStatus
     | SetCapacity
     | SetAutoAccept

@@ -24,6 +24,10 @@ Decisions where the rules left room:
   - A transfer to a named counsellor frees the sender at once and offers the chat to the target
     (language, available and connected, room for it); if the target declines or lets it time
     out, the chat waits at the front of its queue.
+  - A counsellor's centre, national-team membership and languages can change (an administrator
+    edits them): offers from then on follow the new ones, chats held stay, a pending offer they
+    may no longer take is withdrawn, and a centre they left while available overflows its waiting
+    chats if nobody available is left there, as when its last counsellor goes away.
   - Going `away` keeps active chats; going `offline` (or a disconnect past the grace time) hands
     them back. Either withdraws a pending offer. A counsellor in grace gets no offers.
   - Overflow applies to offered chats too: the seeker's wait is what counts. When arrival finds
@@ -67,6 +71,7 @@ from queueing.events import (
     SetStatus,
     TransferToCounsellor,
     TransferToQueue,
+    UpdateCounsellor,
 )
 from queueing.model import (
     NATIONAL,
@@ -93,6 +98,8 @@ def apply(state: State, event: Event, now: float) -> list[Effect]:
     match event:
         case RegisterCounsellor():
             _register(state, event, now)
+        case UpdateCounsellor():
+            _update(state, event, now, effects)
         case SetStatus():
             counsellor = guards.find_counsellor(state, event.counsellor_id)
             try:
@@ -218,9 +225,7 @@ def next_deadline(state: State) -> float | None:
 # --- event handlers that need more than a few lines ----------------------------------------------
 
 
-def _register(state: State, event: RegisterCounsellor, now: float) -> None:
-    if event.counsellor_id in state.counsellors:
-        raise PolicyError(ErrorCode.DUPLICATE_COUNSELLOR, f"{event.counsellor_id!r} exists")
+def _check_membership(state: State, event: RegisterCounsellor | UpdateCounsellor) -> None:
     if event.centre is None and not event.national:
         raise PolicyError(ErrorCode.BAD_MEMBERSHIP, "belong to a centre, the national team or both")
     if event.centre is not None:
@@ -229,6 +234,12 @@ def _register(state: State, event: RegisterCounsellor, now: float) -> None:
         raise PolicyError(ErrorCode.UNKNOWN_LANGUAGE, "a counsellor needs at least one language")
     for language in sorted(event.languages):
         guards.check_language(state, language)
+
+
+def _register(state: State, event: RegisterCounsellor, now: float) -> None:
+    if event.counsellor_id in state.counsellors:
+        raise PolicyError(ErrorCode.DUPLICATE_COUNSELLOR, f"{event.counsellor_id!r} exists")
+    _check_membership(state, event)
     guards.check_capacity(event.capacity)
     state.counsellors[event.counsellor_id] = Counsellor(
         id=event.counsellor_id,
@@ -240,6 +251,31 @@ def _register(state: State, event: RegisterCounsellor, now: float) -> None:
         status=CounsellorStatus.OFFLINE,
         idle_since=now,
     )
+
+
+def _update(state: State, event: UpdateCounsellor, now: float, effects: list[Effect]) -> None:
+    counsellor = guards.find_counsellor(state, event.counsellor_id)
+    _check_membership(state, event)
+    left = counsellor.centre
+    counsellor.centre = event.centre
+    counsellor.national = event.national
+    counsellor.languages = frozenset(event.languages)
+    if counsellor.offer is not None:
+        chat = state.chats[counsellor.offer]
+        assert chat.offer is not None
+        # A colleague's transfer goes to a named person whatever their queues; the language
+        # still has to be theirs.
+        transferred = chat.offer.transferred_from is not None
+        if chat.language not in counsellor.languages or not (
+            transferred or order.may_take(counsellor, chat)
+        ):
+            lifecycle.withdraw(state, chat, WithdrawReason.NO_LONGER_ELIGIBLE, now, effects)
+    if (
+        left is not None
+        and left != counsellor.centre
+        and counsellor.status is CounsellorStatus.AVAILABLE
+    ):
+        lifecycle.overflow_if_unstaffed(state, left, now, effects)
 
 
 def _arrive(state: State, event: ChatArrived, now: float, effects: list[Effect]) -> None:

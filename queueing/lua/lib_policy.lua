@@ -2,6 +2,44 @@
 -- Part of the library; see lib.lua.
 
 -- --- events (queueing/policy.py apply) ------------------------------------------------------
+
+-- policy._check_membership: the centre (or nil) and the sorted languages of a registration or
+-- an update, refused unless they are valid.
+local function membership(ev)
+  local centre = opt(ev.centre)
+  if centre == nil and not ev.national then
+    Q.refuse('bad_membership', 'belong to a centre, the national team or both')
+  end
+  if centre ~= nil then Q.check_county(centre) end
+  local languages = ev.languages
+  if #languages == 0 then Q.refuse('unknown_language', 'a counsellor needs a language') end
+  table.sort(languages)
+  for _, language in ipairs(languages) do Q.check_language(language) end
+  return centre, languages
+end
+
+-- policy._update
+local function update(ev, now)
+  local c = Q.find_counsellor(ev.counsellor_id)
+  local centre, languages = membership(ev)
+  local left = c.centre
+  c.centre, c.national = centre, ev.national
+  c.langs, c.languages = table.concat(languages, ' '), {}
+  for _, language in ipairs(languages) do c.languages[language] = true end
+  Q.touch(c)
+  if c.offer then
+    local chat = Q.load_chat(c.offer)
+    local eligible = chat.queue == c.centre
+      or (c.national and (chat.queue == NATIONAL or chat.overflowed))
+    if not c.languages[chat.language] or not (chat.offer.from or eligible) then
+      Q.withdraw(chat, 'no_longer_eligible', now)
+    end
+  end
+  if left ~= nil and left ~= c.centre and c.status == 'available' then
+    Q.overflow_if_unstaffed(left, now)
+  end
+end
+
 -- policy.apply's match, one branch per event type. Each branch checks everything before it
 -- changes anything, so a refusal leaves no trace.
 function Q.handle(ev, now)
@@ -9,15 +47,7 @@ function Q.handle(ev, now)
   if kind == 'RegisterCounsellor' then
     local id = ev.counsellor_id
     if Q.load_counsellor(id) then Q.refuse('duplicate_counsellor', id .. ' exists') end
-    local centre = opt(ev.centre)
-    if centre == nil and not ev.national then
-      Q.refuse('bad_membership', 'belong to a centre, the national team or both')
-    end
-    if centre ~= nil then Q.check_county(centre) end
-    local languages = ev.languages
-    if #languages == 0 then Q.refuse('unknown_language', 'a counsellor needs a language') end
-    table.sort(languages)
-    for _, language in ipairs(languages) do Q.check_language(language) end
+    local centre, languages = membership(ev)
     Q.check_capacity(ev.capacity)
     local c = {
       kind = 'counsellor', id = id, centre = centre, national = ev.national,
@@ -28,6 +58,8 @@ function Q.handle(ev, now)
     for _, language in ipairs(languages) do c.languages[language] = true end
     counsellors[id] = c
     Q.touch(c)
+  elseif kind == 'UpdateCounsellor' then
+    update(ev, now)
   elseif kind == 'SetStatus' then
     local c = Q.find_counsellor(ev.counsellor_id)
     local status = ev.status

@@ -18,7 +18,7 @@ from app.users import create_user
 from tests.support.environment import RunEnvironment
 from tests.support.forms import csrf_token
 from tests.support.server import ServerProcess, two_instances
-from tests.support.sockets import open_console, open_counsellor
+from tests.support.sockets import open_console, open_counsellor, receive, send, start_chat
 
 PASSWORD = "revocation-test-password"
 
@@ -53,7 +53,7 @@ def cookie_of(client: httpx.AsyncClient) -> str:
     return f"eguide_session={client.cookies['eguide_session']}"
 
 
-async def new_counsellor(module_env: RunEnvironment) -> str:
+async def new_counsellor(module_env: RunEnvironment, languages: tuple[str, ...] = ("nb",)) -> str:
     username = f"revoke{secrets.token_hex(3)}"
     conn = await asyncpg.connect(module_env.database_url)
     try:
@@ -64,6 +64,7 @@ async def new_counsellor(module_env: RunEnvironment) -> str:
             role="counsellor",
             password=PASSWORD,
             centres=("03",),
+            languages=languages,
         )
     finally:
         await conn.close()
@@ -230,6 +231,60 @@ async def test_a_capacity_changed_on_the_admin_page_reaches_the_router_at_once(
         assert response.status_code == 303
         _, hello = await open_console(b.url, cookie_of(browser))
         assert hello["capacity"] == 5
+    finally:
+        await browser.aclose()
+        await admin.aclose()
+
+
+async def test_a_language_added_on_the_admin_page_reaches_the_router_at_once(
+    instances: tuple[ServerProcess, ServerProcess], module_env: RunEnvironment
+) -> None:
+    """The counsellor is offered a waiting chat in the new language as soon as it is saved."""
+    a, b = instances
+    username = await new_counsellor(module_env, languages=("nn",))
+    browser = await signed_in(b, username)
+    admin = await admin_signed_in(a)
+    try:
+        console, _ = await open_console(b.url, cookie_of(browser))
+        await send(console, "status", status="available")
+        await receive(console, "status")
+        chat = await asyncio.to_thread(start_chat, a.url, "03", "en")
+        page = await admin.get(f"/admin/users/{username}")
+        response = await admin.post(
+            f"/admin/users/{username}",
+            data={
+                "csrf_token": csrf_token(page),
+                "centres": ["03"],
+                "languages": ["nn", "en"],
+                "capacity": "2",
+            },
+        )
+        assert response.status_code == 303
+        offer = await receive(console, "offer")
+        assert offer["chat_id"] == chat["chat_id"]
+        await console.close()
+    finally:
+        await browser.aclose()
+        await admin.aclose()
+
+
+async def test_a_counsellor_left_with_no_centre_or_national_team_is_signed_out(
+    instances: tuple[ServerProcess, ServerProcess], module_env: RunEnvironment
+) -> None:
+    """They could not open a console any more: the open ones close, as when disabled."""
+    a, b = instances
+    username = await new_counsellor(module_env)
+    browser = await signed_in(b, username)
+    admin = await admin_signed_in(a)
+    try:
+        console, _ = await open_console(b.url, cookie_of(browser))
+        page = await admin.get(f"/admin/users/{username}")
+        response = await admin.post(
+            f"/admin/users/{username}",
+            data={"csrf_token": csrf_token(page), "languages": ["nb"], "capacity": "2"},
+        )
+        assert response.status_code == 303
+        assert await closed_with(console, within=1.0) == 4410
     finally:
         await browser.aclose()
         await admin.aclose()

@@ -66,7 +66,7 @@ EVENTS = st.one_of([instances_of(cls) for cls in EVENT_TYPES.values()])
 
 def test_every_effect_and_event_type_is_known_to_the_codec() -> None:
     assert len(EFFECT_TYPES) == 11
-    assert len(EVENT_TYPES) == 15
+    assert len(EVENT_TYPES) == 16
 
 
 @given(st.lists(EFFECTS, max_size=6))

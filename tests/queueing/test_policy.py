@@ -56,6 +56,7 @@ from queueing.events import (
     SetStatus,
     TransferToCounsellor,
     TransferToQueue,
+    UpdateCounsellor,
 )
 from queueing.hours import OpeningHours, norwegian_public_holidays
 from queueing.model import (
@@ -473,6 +474,97 @@ def test_lowering_capacity_withdraws_an_offer_that_no_longer_fits() -> None:
     ]
     assert w.status("c1") is ChatStatus.ACTIVE
     assert w.status("c2") is ChatStatus.WAITING
+
+
+def test_a_counsellor_moved_to_another_centre_is_offered_its_chats_and_keeps_their_own() -> None:
+    w = World()
+    w.counsellor("a", centre="03", capacity=3)
+    w.arrive("oslo")
+    w.at(w.now, AcceptOffer("oslo", "a"))
+    w.busy_counsellor("b", centre="11")
+    w.arrive("rogaland", "11")
+    assert w.status("rogaland") is ChatStatus.WAITING
+    effects = w.later(1, UpdateCounsellor("a", "11", False, frozenset({"nb"})))
+    assert offers(effects) == [("rogaland", "a")]
+    assert w.status("oslo") is ChatStatus.ACTIVE
+    assert w.state.counsellors["a"].active == {"oslo"}
+    w.arrive("oslo-2", "03")  # Oslo has no counsellor now: its chats go to the national queue
+    assert w.state.chats["oslo-2"].queue == NATIONAL
+
+
+def test_a_counsellor_who_learns_a_language_is_offered_chats_in_it() -> None:
+    w = World()
+    w.busy_counsellor("b")
+    w.counsellor("a", languages=("nb",))
+    w.arrive("c1", language="en")
+    assert w.status("c1") is ChatStatus.WAITING
+    effects = w.later(1, UpdateCounsellor("a", "03", False, frozenset({"nb", "en"})))
+    assert offers(effects) == [("c1", "a")]
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        UpdateCounsellor("a", "11", False, frozenset({"nb"})),
+        UpdateCounsellor("a", "03", False, frozenset({"en"})),
+    ],
+    ids=["other-centre", "other-language"],
+)
+def test_an_update_withdraws_a_pending_offer_the_counsellor_may_no_longer_take(
+    update: UpdateCounsellor,
+) -> None:
+    w = World()
+    w.counsellor("a")
+    w.counsellor("b", centre="11")
+    w.arrive("c1")
+    assert w.state.chats["c1"].offer is not None
+    effects = w.later(1, update)
+    assert of_type(effects, OfferWithdrawn) == [
+        OfferWithdrawn("c1", "a", WithdrawReason.NO_LONGER_ELIGIBLE)
+    ]
+
+
+def test_an_update_keeps_a_pending_offer_the_counsellor_may_still_take() -> None:
+    w = World()
+    w.counsellor("a")
+    w.arrive("c1")
+    effects = w.later(1, UpdateCounsellor("a", "03", True, frozenset({"nb", "en"})))
+    assert of_type(effects, OfferWithdrawn) == []
+    assert w.status("c1") is ChatStatus.OFFERED
+
+
+def test_the_last_available_counsellor_leaving_a_centre_overflows_its_waiting_chats() -> None:
+    w = World()
+    w.counsellor("a", capacity=1)
+    w.arrive("c1")
+    w.at(w.now, AcceptOffer("c1", "a"))
+    w.arrive("c2")
+    effects = w.later(5, UpdateCounsellor("a", "11", False, frozenset({"nb"})))
+    assert of_type(effects, ChatOverflowed) == [
+        ChatOverflowed("c2", "03", OverflowReason.NO_STAFF, 5.0)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("update", "code"),
+    [
+        (UpdateCounsellor("ghost", "03", False, frozenset({"nb"})), ErrorCode.UNKNOWN_COUNSELLOR),
+        (UpdateCounsellor("a", None, False, frozenset({"nb"})), ErrorCode.BAD_MEMBERSHIP),
+        (UpdateCounsellor("a", "99", False, frozenset({"nb"})), ErrorCode.UNKNOWN_COUNTY),
+        (UpdateCounsellor("a", "03", False, frozenset()), ErrorCode.UNKNOWN_LANGUAGE),
+        (UpdateCounsellor("a", "03", False, frozenset({"de"})), ErrorCode.UNKNOWN_LANGUAGE),
+    ],
+)
+def test_a_bad_update_is_refused_and_changes_nothing(
+    update: UpdateCounsellor, code: ErrorCode
+) -> None:
+    w = World()
+    w.counsellor("a")
+    before = copy.deepcopy(w.state.counsellors)
+    with pytest.raises(PolicyError) as refused:
+        w.later(1, update)
+    assert refused.value.code is code
+    assert w.state.counsellors == before
 
 
 def test_auto_accept_takes_offers_at_once_up_to_capacity() -> None:
@@ -1082,6 +1174,15 @@ STAFF_IDS = (*(s.counsellor_id for s in STAFF), "ghost")
 COUNTY_CHOICES = (None, "03", "03", "11", "46", "99")
 LANGUAGE_CHOICES = ("nb", "nb", "en", "se", "nn", "de")
 QUEUE_CHOICES = (NATIONAL, "03", "11", "46", "99")
+CENTRE_CHOICES = ("03", None, "11", "03", "46", "99")
+SPOKEN_CHOICES = (
+    frozenset({"nb"}),
+    frozenset({"nb", "en"}),
+    frozenset({"en"}),
+    frozenset({"nb", "se"}),
+    frozenset(),
+    frozenset({"de"}),
+)
 STATUS_CHOICES = ("available", "available", "available", "away", "offline", "lunch")
 # Weighted by repetition: arrivals and answers are what a real queue mostly sees.
 KINDS = (
@@ -1090,6 +1191,7 @@ KINDS = (
     *("status",) * 3,
     *("end",) * 3,
     "capacity",
+    "update",
     "auto",
     "decline",
     "leave",
@@ -1151,6 +1253,9 @@ def build_event(state: State, kind: str, i: int, j: int) -> Event:
             return SetStatus(someone, STATUS_CHOICES[i % len(STATUS_CHOICES)])
         case "capacity":
             return SetCapacity(someone, i % 12)
+        case "update":
+            centre = CENTRE_CHOICES[i % len(CENTRE_CHOICES)]
+            return UpdateCounsellor(someone, centre, i % 3 == 1, SPOKEN_CHOICES[j % 6])
         case "auto":
             return SetAutoAccept(someone, i % 4 == 0)  # mostly off, or few offers stay open
         case "accept":
