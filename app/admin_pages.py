@@ -22,7 +22,7 @@ from app.identity import current_session, services_of
 from app.pages import language_name
 from app.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from app.rendering import locale_of, render, render_error
-from app.routing_config import registration_for
+from app.routing_config import router_changes
 from app.users import (
     LANGUAGE_PATTERN,
     MAX_CAPACITY,
@@ -39,7 +39,6 @@ from app.users import (
     set_password,
     update_user,
 )
-from queueing.events import Event, SetCapacity, UpdateCounsellor
 from queueing.model import PolicyError
 from web.i18n import translations
 
@@ -298,7 +297,7 @@ async def update_account(request: Request) -> Response:
         except UserError as error:
             errors[_FIELD_OF.get(error.code, error.code)] = error.code
         else:
-            if changed and updated.role == "counsellor":
+            if changed:
                 await _tell_router(request, updated, changed)
     if errors:
         values = {
@@ -321,22 +320,10 @@ async def _tell_router(request: Request, updated: User, changed: dict[str, Any])
     back to the queue once the grace time has passed."""
     services = services_of(request)
     routing = services.routing
-    registration = registration_for(updated, routing.config)
-    if registration is None:
+    events = router_changes(updated, changed, routing.config)
+    if events is None:
         await services.sessions.end_all(updated.id)
         return
-    events: list[Event] = []
-    if changed.keys() & {"centres", "national_team", "languages"}:
-        events.append(
-            UpdateCounsellor(
-                registration.counsellor_id,
-                registration.centre,
-                registration.national,
-                registration.languages,
-            )
-        )
-    if "capacity" in changed:
-        events.append(SetCapacity(registration.counsellor_id, updated.capacity))
     for event in events:
         with contextlib.suppress(PolicyError):
             await routing.router.submit(event)

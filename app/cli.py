@@ -13,7 +13,7 @@ import getpass
 import re
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import NoReturn
 from urllib.parse import urlsplit
 
@@ -24,7 +24,7 @@ from app.logs import configure_logging
 from app.migrator import MigrationError, migrate, pending_migrations
 from app.passwords import PasswordRejected, check_new_password
 from app.settings import Settings, SettingsError, load_settings
-from app.users import ROLES, UserError
+from app.users import ROLES, User, UserError
 
 
 class CommandFailed(Exception):
@@ -291,41 +291,47 @@ def command_user_set(settings: Settings, args: argparse.Namespace) -> None:
             for name, change in changed.items()
         )
         print(f"updated {user.username}: {described}")
-        counsellor = "capacity" in changed and user.role == "counsellor"
-        if counsellor and await _capacity_to_router(settings, conn, user.id, user.capacity):
-            print("the live router has the new capacity")
+        await _tell_router(settings, conn, user, changed)
 
     asyncio.run(_with_connection(settings, work))
 
 
-async def _capacity_to_router(
-    settings: Settings, conn: asyncpg.Connection, user_id: int, capacity: int
-) -> bool:
-    """Give the live router a counsellor's new capacity now, as the admin page does (a lowered
-    one withdraws an offer they no longer have room for). False when the router does not know
-    them: it registers them with the stored settings when their console connects."""
+async def _tell_router(
+    settings: Settings, conn: asyncpg.Connection, user: User, changed: Collection[str]
+) -> None:
+    """Give the live router a counsellor's new settings now, as the admin page does
+    (`app.routing_config.router_changes`), and say so; the router that does not know them yet
+    registers them with the stored settings when their console connects. A counsellor left with
+    no centre, national team or offered language is signed out, as when disabled."""
     from app.redis_client import create_redis
-    from app.routing_config import load_routing_config
-    from queueing.events import SetCapacity
+    from app.routing_config import load_routing_config, router_changes
     from queueing.model import PolicyError
     from queueing.redis_queue import RedisQueue
     from queueing.router import Router
 
     config = await load_routing_config(conn, settings, time.time())
+    events = router_changes(user, changed, config)
+    if events is None:
+        ended = await _end_sessions(settings, user.id)
+        print(f"{user.username} can no longer take chats; ended {ended} session(s)")
+        return
+    if not events:
+        return
     client = create_redis(settings)
     try:
         router = Router(RedisQueue(client, settings.redis_prefix, config), config)
-        await router.submit(SetCapacity(str(user_id), capacity))
-        return True
+        for event in events:
+            await router.submit(event)
     except PolicyError:
-        return False
+        return  # not registered: nothing live to change
     except (OSError, RedisError) as error:
         raise CommandFailed(
             f"the change is saved, but Redis at {_where(settings.redis_url)} did not answer, "
-            f"so the live router has the old capacity until its state is rebuilt: {error}"
+            f"so the live router has the old settings until its state is rebuilt: {error}"
         ) from None
     finally:
         await client.aclose()
+    print("the live router has the new settings")
 
 
 def command_user_disable(settings: Settings, args: argparse.Namespace) -> None:

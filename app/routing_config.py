@@ -1,12 +1,13 @@
 """The routing engine's configuration and staff, read from PostgreSQL.
 
 `queueing/` talks to Redis only; this module turns the records (centres, opening hours, staff)
-into the pure policy's `Config` and `RegisterCounsellor` events.
+into the pure policy's `Config`, `RegisterCounsellor` events, and the events that tell the
+router of an account's changed settings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,7 @@ import asyncpg
 
 from app.settings import Settings
 from app.users import User
-from queueing.events import RegisterCounsellor
+from queueing.events import Event, RegisterCounsellor, SetCapacity, UpdateCounsellor
 from queueing.hours import OSLO, OpeningHours, norwegian_public_holidays
 from queueing.model import BASE_LANGUAGES, CentreConfig, Config
 
@@ -86,3 +87,31 @@ def registration_for(user: User, config: Config) -> RegisterCounsellor | None:
         languages=languages,
         capacity=user.capacity,
     )
+
+
+# The fields of an account (as `app.users.update_user` names its changes) the router routes by.
+_MEMBERSHIP_FIELDS = frozenset({"centres", "national_team", "languages"})
+
+
+def router_changes(user: User, changed: Collection[str], config: Config) -> list[Event] | None:
+    """What the live router is told after `user`'s settings named in `changed` were saved:
+    nothing for other roles or other fields; None for a counsellor who can no longer be routed at
+    all (no centre, national team or language the service offers), who is to be signed out."""
+    if user.role != "counsellor" or user.disabled:
+        return []
+    registration = registration_for(user, config)
+    if registration is None:
+        return None
+    events: list[Event] = []
+    if _MEMBERSHIP_FIELDS & set(changed):
+        events.append(
+            UpdateCounsellor(
+                registration.counsellor_id,
+                registration.centre,
+                registration.national,
+                registration.languages,
+            )
+        )
+    if "capacity" in changed:
+        events.append(SetCapacity(registration.counsellor_id, user.capacity))
+    return events

@@ -11,13 +11,14 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from app.seed import DEMO_PASSWORD
 from tests.support.aio import run_sync
 from tests.support.environment import RunEnvironment
 from tests.support.forms import sign_in
 from tests.support.server import ServerProcess, free_port
-from tests.support.sockets import open_counsellor, receive, staff_cookie
+from tests.support.sockets import open_counsellor, receive, send, staff_cookie, start_chat
 
 DbRows = Callable[[str], list[Any]]
 
@@ -265,7 +266,10 @@ def test_user_set_changes_centres_national_team_languages_and_capacity(
     )
     assert _user_row(env, "siri") == ["siri", "counsellor", "03,46", "yes", "nb,en", "3", "active"]
     result = eguide(env, "user", "set", "siri", "--no-national", "--centres", "")
-    assert result.stdout.strip() == "updated siri: centres 03,46 -> none, national_team yes -> no"
+    assert result.stdout.splitlines() == [
+        "updated siri: centres 03,46 -> none, national_team yes -> no",
+        "siri can no longer take chats; ended 0 session(s)",
+    ]
     again = eguide(env, "user", "set", "siri", "--capacity", "3")
     assert again.stdout.strip() == "siri already had these settings; nothing changed"
     entries = db_rows(
@@ -299,7 +303,7 @@ def test_an_unreachable_redis_is_one_line_and_the_saved_change_is_said_to_be_sav
     assert eguide(env, "user", "enable", "sigrun").returncode == 0
 
 
-async def test_user_set_capacity_reaches_the_live_router_and_the_console_at_once(
+async def test_user_set_reaches_the_live_router_and_the_console_at_once(
     server: ServerProcess, test_env: RunEnvironment
 ) -> None:
     env = test_env.variables()
@@ -316,9 +320,26 @@ async def test_user_set_capacity_reaches_the_live_router_and_the_console_at_once
         assert known.returncode == 0, known.stderr
         assert known.stdout.splitlines() == [
             "updated ragnhild: capacity 3 -> 5",
-            "the live router has the new capacity",
+            "the live router has the new settings",
         ]
         assert (await receive(console, "capacity"))["capacity"] == 5
+        await send(console, "status", status="available")
+        await receive(console, "status")
+        waiting = await asyncio.to_thread(start_chat, server.url, "03", "en")
+        languages = ["user", "set", "ragnhild", "--languages", "nb,en"]
+        learnt = await asyncio.to_thread(eguide, env, *languages)
+        assert learnt.stdout.splitlines()[1:] == ["the live router has the new settings"]
+        assert (await receive(console, "offer"))["chat_id"] == waiting["chat_id"]
+        # No centre and no national team: the console could not be opened now, so it closes.
+        nowhere = await asyncio.to_thread(eguide, env, "user", "set", "ragnhild", "--centres", "")
+        assert nowhere.stdout.splitlines()[1:] == [
+            "ragnhild can no longer take chats; ended 1 session(s)"
+        ]
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(2):
+                while True:
+                    await console.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4410
     finally:
         await console.close()
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import pytest
 
-from app.routing_config import load_routing_config, registration_for
+from app.routing_config import load_routing_config, registration_for, router_changes
 from app.settings import Settings
-from app.users import find_user
+from app.users import User, find_user
+from queueing.events import SetCapacity, UpdateCounsellor
+from queueing.model import CentreConfig, Config
 
 OSLO = ZoneInfo("Europe/Oslo")
 
@@ -47,3 +51,46 @@ async def test_staff_are_registered_by_role_centre_team_and_language(
     assert nora is not None and (nora.centre, nora.national, nora.capacity) == (None, True, 3)
     assert aslak is not None and "se" in aslak.languages
     assert registration_for(users["sofie"], config) is None  # type: ignore[arg-type]
+
+
+COUNSELLOR = User(
+    id=7,
+    username="kari",
+    display_name="Kari",
+    role="counsellor",
+    national_team=False,
+    languages=("nb", "en"),
+    capacity=3,
+    disabled=False,
+    centres=("11", "03"),
+)
+CONFIG = Config(centres={"03": CentreConfig(), "11": CentreConfig()})
+
+
+@pytest.mark.parametrize(
+    ("user", "changed", "events"),
+    [
+        (COUNSELLOR, {"capacity"}, [SetCapacity("7", 3)]),
+        (
+            COUNSELLOR,
+            {"centres", "languages"},
+            [UpdateCounsellor("7", "03", False, frozenset({"nb", "en"}))],
+        ),
+        (
+            replace(COUNSELLOR, languages=("nb", "de"), national_team=True),
+            {"national_team", "languages", "capacity"},
+            [UpdateCounsellor("7", "03", True, frozenset({"nb"})), SetCapacity("7", 3)],
+        ),
+        (replace(COUNSELLOR, role="supervisor"), {"centres"}, []),
+        (replace(COUNSELLOR, disabled=True), {"centres"}, []),
+        (replace(COUNSELLOR, centres=()), {"centres"}, None),
+        (replace(COUNSELLOR, languages=("de",)), {"languages"}, None),
+    ],
+    ids=["capacity", "membership", "both", "supervisor", "disabled", "no-centre", "no-language"],
+)
+def test_a_changed_account_tells_the_router_what_it_routes_by(
+    user: User, changed: set[str], events: list[object] | None
+) -> None:
+    """The same rules as a registration: the first centre by number, the languages the service
+    offers; None when nothing is left to route by (the counsellor is signed out)."""
+    assert router_changes(user, changed, CONFIG) == events
