@@ -36,6 +36,7 @@ from queueing.events import (
     CounsellorReconnected,
     RegisterCounsellor,
     SeekerDisconnected,
+    SeekerReconnected,
     SetStatus,
 )
 from queueing.model import Config, PolicyError, State
@@ -224,6 +225,23 @@ class RoutingService:
             except (OSError, redis.RedisError):
                 log.warning("presence.sweep_failed", exc_info=True)
 
+    async def reclaim_present(self) -> None:
+        """Cancel the grace time the router runs for anyone with a socket open here: a sweep
+        took them for gone while this instance's presence did not count (Redis unreachable for
+        longer than an entry counts, or restarted empty). Called after each refresh."""
+        presence = self.hub.presence
+        seekers, staff = await self.queue.in_grace(
+            presence.here("seeker"), presence.here("counsellor")
+        )
+        for chat_id in seekers:
+            with contextlib.suppress(PolicyError):
+                await self.router.submit(SeekerReconnected(chat_id))
+        for counsellor_id in staff:
+            with contextlib.suppress(PolicyError):
+                await self.router.submit(CounsellorReconnected(counsellor_id))
+        if seekers or staff:
+            log.info("presence.reclaimed", seekers=len(seekers), counsellors=len(staff))
+
     async def _sweep(self) -> None:
         chats, counsellors = await self.queue.connection_roster()
         presence = self.hub.presence
@@ -270,7 +288,7 @@ class RoutingService:
             spawn(recorder.run()),
             spawn(self.watch_state()),
             spawn(self.conversations.live.run()),
-            spawn(self.hub.presence.run()),
+            spawn(self.hub.presence.run(refreshed=self.reclaim_present)),
             spawn(self.sweep_absent()),
             spawn(self.dashboard.run_pushes()),
             spawn(self.dashboard.run_samples()),

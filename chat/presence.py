@@ -10,6 +10,12 @@ Each open socket is an entry in a Redis hash per person, valued with the moment 
 counting unless refreshed; every instance refreshes its own entries well before that, so the
 entries of an instance that died stop counting by themselves. A sweep (`to_disconnect`) finds
 whom the router still counts as connected without any socket, and starts their grace time.
+
+A sweep can be wrong: while an instance cannot reach Redis for longer than an entry counts, or
+after Redis restarted empty, its people have no entry that counts until its next refresh. So
+after every refresh an instance cancels whatever grace time the router runs for someone with a
+socket open here (`RoutingService.reclaim_present`): well within the grace time, a person
+still connected is counted as connected again.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as redis
 import structlog
@@ -48,6 +55,11 @@ class Presence:
 
     def entry(self, connection: object) -> str:
         return f"{self._instance}:{id(connection):x}"
+
+    def here(self, role: str) -> list[str]:
+        """The people of `role` with a socket open on this instance."""
+        start = len(self.key(role, ""))
+        return [key[start:] for key in self._local if key.startswith(self.key(role, ""))]
 
     async def join(self, role: str, subject: str, connection: object) -> None:
         key, entry = self.key(role, subject), self.entry(connection)
@@ -85,17 +97,23 @@ class Presence:
             if not any(float(until) > now for until in entries.values())
         }
 
-    async def run(self) -> None:
-        """Refresh this instance's entries, until cancelled."""
+    async def refresh(self) -> None:
+        """Make this instance's entries count for another ENTRY_SECONDS."""
+        until = repr(time.time() + ENTRY_SECONDS)
+        async with self._client.pipeline(transaction=False) as pipe:
+            for key, entries in list(self._local.items()):
+                pipe.hset(key, mapping=dict.fromkeys(entries, until))
+                pipe.expire(key, int(ENTRY_SECONDS * 2))
+            await pipe.execute()
+
+    async def run(self, refreshed: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Refresh this instance's entries, then call `refreshed`, until cancelled."""
         while True:
             await asyncio.sleep(REFRESH_SECONDS)
             try:
-                until = repr(time.time() + ENTRY_SECONDS)
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for key, entries in list(self._local.items()):
-                        pipe.hset(key, mapping=dict.fromkeys(entries, until))
-                        pipe.expire(key, int(ENTRY_SECONDS * 2))
-                    await pipe.execute()
+                await self.refresh()
+                if refreshed is not None:
+                    await refreshed()
             except (OSError, redis.RedisError):
                 log.warning("presence.refresh_failed", exc_info=True)
 

@@ -359,6 +359,23 @@ class RedisQueue:
         ]
         return chats, counsellors
 
+    async def in_grace(
+        self, chat_ids: Sequence[str], counsellor_ids: Sequence[str]
+    ) -> tuple[list[str], list[str]]:
+        """Which of these chats and counsellors the router counts as disconnected, their grace
+        time running. One round trip."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for chat_id in chat_ids:
+                pipe.hexists(self.keys.chat_prefix() + chat_id, "grace_until")
+            for counsellor_id in counsellor_ids:
+                pipe.hexists(self.keys.counsellor_prefix() + counsellor_id, "grace_until")
+            found = await pipe.execute()
+        chats = [c for c, grace in zip(chat_ids, found[: len(chat_ids)], strict=True) if grace]
+        staff = [
+            c for c, grace in zip(counsellor_ids, found[len(chat_ids) :], strict=True) if grace
+        ]
+        return chats, staff
+
     async def snapshot(self) -> State:
         """The whole routing state read back in one atomic step, as a policy State."""
         pools = [NATIONAL, *self.config.centres]

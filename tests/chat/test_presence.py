@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Iterator
 
 import asyncpg
 import pytest
+import redis.asyncio as redis
 
+from app.routing_config import load_routing_config
 from app.seed import DEMO_PASSWORD
+from app.settings import load_settings
+from chat.presence import REFRESH_SECONDS
+from queueing.events import CounsellorDisconnected, SeekerDisconnected
+from queueing.redis_queue import RedisQueue
 from tests.support.environment import RunEnvironment
 from tests.support.server import ServerProcess, two_instances
 from tests.support.sockets import (
@@ -106,3 +113,52 @@ async def test_a_chat_whose_seeker_never_connected_is_let_go_and_never_offered(
         if await state_of(module_db, chat["chat_id"]) == "abandoned":
             break
     assert await state_of(module_db, chat["chat_id"]) == "abandoned"
+
+
+@pytest.fixture(scope="module")
+def patient(
+    module_env: RunEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
+    """One instance with the usual grace times (a minute), longer than a presence refresh."""
+    env = module_env.variables(
+        EGUIDE_REDIS_PREFIX=f"{module_env.redis_prefix}{secrets.token_hex(3)}:"
+    )
+    with ServerProcess(env, tmp_path_factory.mktemp("reclaim") / "server.log") as server:
+        yield server, env
+
+
+async def test_a_grace_time_started_for_someone_still_connected_ends_at_the_next_refresh(
+    patient: tuple[ServerProcess, dict[str, str]],
+    module_env: RunEnvironment,
+    module_db: asyncpg.Connection,
+) -> None:
+    """A sweep took a waiting seeker and a counsellor for gone while their instance's presence
+    did not count (Redis unreachable for longer than an entry counts, or restarted empty). Both
+    are still connected: after its next refresh the instance has the router count them as
+    connected again, long before their grace time would have let them go."""
+    server, env = patient
+    chat = start_chat(server.url, "46", language="nn")  # nobody on duty: it waits
+    seeker = await open_seeker(server.url, chat["token"])
+    console, hello = await open_console(server.url, staff_cookie(server.url, "ola", DEMO_PASSWORD))
+    client = redis.Redis.from_url(module_env.redis_url, decode_responses=True)
+    try:
+        settings = load_settings(env)
+        config = await load_routing_config(module_db, settings, time.time())
+        queue = RedisQueue(client, settings.redis_prefix, config)
+        who = ([chat["chat_id"]], [hello["counsellor_id"]])
+        # What the mistaken sweep does.
+        await queue.apply(SeekerDisconnected(chat["chat_id"]), time.time())
+        await queue.apply(CounsellorDisconnected(hello["counsellor_id"]), time.time())
+        assert await queue.in_grace(*who) == who
+        for _ in range(int((REFRESH_SECONDS + 5) / 0.25)):
+            await asyncio.sleep(0.25)
+            if await queue.in_grace(*who) == ([], []):
+                break
+        assert await queue.in_grace(*who) == ([], [])
+        assert await state_of(module_db, chat["chat_id"]) == "waiting"
+        await send(seeker, "ping")
+        await receive(seeker, "pong")
+    finally:
+        await client.aclose()
+        await seeker.close()
+        await console.close()
