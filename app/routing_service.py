@@ -34,6 +34,7 @@ from queueing.events import (
     ChatArrived,
     CounsellorDisconnected,
     CounsellorReconnected,
+    Event,
     RegisterCounsellor,
     SeekerDisconnected,
     SeekerReconnected,
@@ -233,12 +234,9 @@ class RoutingService:
         seekers, staff = await self.queue.in_grace(
             presence.here("seeker"), presence.here("counsellor")
         )
-        for chat_id in seekers:
-            with contextlib.suppress(PolicyError):
-                await self.router.submit(SeekerReconnected(chat_id))
-        for counsellor_id in staff:
-            with contextlib.suppress(PolicyError):
-                await self.router.submit(CounsellorReconnected(counsellor_id))
+        await self._submit_each(
+            [*map(SeekerReconnected, seekers), *map(CounsellorReconnected, staff)]
+        )
         if seekers or staff:
             log.info("presence.reclaimed", seekers=len(seekers), counsellors=len(staff))
 
@@ -252,14 +250,18 @@ class RoutingService:
             await presence.absent("counsellor", [c[0] for c in counsellors]),
             time.time(),
         )
-        for chat_id in seekers:
-            with contextlib.suppress(PolicyError):
-                await self.router.submit(SeekerDisconnected(chat_id))
-        for counsellor_id in staff:
-            with contextlib.suppress(PolicyError):
-                await self.router.submit(CounsellorDisconnected(counsellor_id))
+        await self._submit_each(
+            [*map(SeekerDisconnected, seekers), *map(CounsellorDisconnected, staff)]
+        )
         if seekers or staff:
             log.info("presence.swept", seekers=len(seekers), counsellors=len(staff))
+
+    async def _submit_each(self, events: Sequence[Event]) -> None:
+        """Submit each event; one the router refuses (the state moved on since it was read)
+        is dropped."""
+        for event in events:
+            with contextlib.suppress(PolicyError):
+                await self.router.submit(event)
 
     def start(self, spawn: Callable[..., asyncio.Task[None]] = asyncio.create_task) -> None:
         from queueing.effect_feed import EffectFeed

@@ -208,6 +208,16 @@ async def test_signing_out_everywhere_closes_the_consoles_of_every_session(
         await there.aclose()
 
 
+async def change_account(admin: httpx.AsyncClient, username: str, **fields: object) -> None:
+    """Save the admin page's form of an account with these fields (a field left out is
+    emptied, as an unticked box is)."""
+    page = await admin.get(f"/admin/users/{username}")
+    response = await admin.post(
+        f"/admin/users/{username}", data={"csrf_token": csrf_token(page), **fields}
+    )
+    assert response.status_code == 303, response.text
+
+
 async def test_a_capacity_changed_on_the_admin_page_reaches_the_router_at_once(
     instances: tuple[ServerProcess, ServerProcess], module_env: RunEnvironment
 ) -> None:
@@ -218,17 +228,7 @@ async def test_a_capacity_changed_on_the_admin_page_reaches_the_router_at_once(
     try:
         _, hello = await open_console(b.url, cookie_of(browser))
         assert hello["capacity"] == 2
-        page = await admin.get(f"/admin/users/{username}")
-        response = await admin.post(
-            f"/admin/users/{username}",
-            data={
-                "csrf_token": csrf_token(page),
-                "centres": ["03"],
-                "languages": ["nb"],
-                "capacity": "5",
-            },
-        )
-        assert response.status_code == 303
+        await change_account(admin, username, centres=["03"], languages=["nb"], capacity="5")
         _, hello = await open_console(b.url, cookie_of(browser))
         assert hello["capacity"] == 5
     finally:
@@ -249,17 +249,7 @@ async def test_a_language_added_on_the_admin_page_reaches_the_router_at_once(
         await send(console, "status", status="available")
         await receive(console, "status")
         chat = await asyncio.to_thread(start_chat, a.url, "03", "en")
-        page = await admin.get(f"/admin/users/{username}")
-        response = await admin.post(
-            f"/admin/users/{username}",
-            data={
-                "csrf_token": csrf_token(page),
-                "centres": ["03"],
-                "languages": ["nn", "en"],
-                "capacity": "2",
-            },
-        )
-        assert response.status_code == 303
+        await change_account(admin, username, centres=["03"], languages=["nn", "en"], capacity="2")
         offer = await receive(console, "offer")
         assert offer["chat_id"] == chat["chat_id"]
         await console.close()
@@ -278,12 +268,7 @@ async def test_a_counsellor_left_with_no_centre_or_national_team_is_signed_out(
     admin = await admin_signed_in(a)
     try:
         console, _ = await open_console(b.url, cookie_of(browser))
-        page = await admin.get(f"/admin/users/{username}")
-        response = await admin.post(
-            f"/admin/users/{username}",
-            data={"csrf_token": csrf_token(page), "languages": ["nb"], "capacity": "2"},
-        )
-        assert response.status_code == 303
+        await change_account(admin, username, languages=["nb"], capacity="2")
         assert await closed_with(console, within=1.0) == 4410
     finally:
         await browser.aclose()
