@@ -95,13 +95,14 @@ _MEMBERSHIP_FIELDS = frozenset({"centres", "national_team", "languages"})
 
 def router_changes(user: User, changed: Collection[str], config: Config) -> list[Event] | None:
     """What the live router is told after `user`'s settings named in `changed` were saved:
-    nothing for other roles or other fields; None for a counsellor who can no longer be routed at
-    all (no centre, national team or language the service offers), who is to be signed out."""
+    nothing for other roles or other fields; None for a counsellor whose change left them with
+    nothing to be routed by (no centre, national team or language the service offers), who is to
+    be signed out."""
     if user.role != "counsellor" or user.disabled:
         return []
     registration = registration_for(user, config)
     if registration is None:
-        return None
+        return None if _MEMBERSHIP_FIELDS & set(changed) else []
     events: list[Event] = []
     if _MEMBERSHIP_FIELDS & set(changed):
         events.append(

@@ -85,8 +85,18 @@ CONFIG = Config(centres={"03": CentreConfig(), "11": CentreConfig()})
         (replace(COUNSELLOR, disabled=True), {"centres"}, []),
         (replace(COUNSELLOR, centres=()), {"centres"}, None),
         (replace(COUNSELLOR, languages=("de",)), {"languages"}, None),
+        (replace(COUNSELLOR, centres=()), {"capacity"}, []),  # unroutable before, too
     ],
-    ids=["capacity", "membership", "both", "supervisor", "disabled", "no-centre", "no-language"],
+    ids=[
+        "capacity",
+        "membership",
+        "both",
+        "supervisor",
+        "disabled",
+        "no-centre",
+        "no-language",
+        "capacity-of-unroutable",
+    ],
 )
 def test_a_changed_account_tells_the_router_what_it_routes_by(
     user: User, changed: set[str], events: list[object] | None
