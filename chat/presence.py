@@ -107,15 +107,20 @@ class Presence:
             await pipe.execute()
 
     async def run(self, refreshed: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Refresh this instance's entries, then call `refreshed`, until cancelled."""
+        """Refresh this instance's entries, then call `refreshed`, until cancelled. Nothing
+        `refreshed` raises stops the refreshing: without it every socket here stops counting."""
         while True:
             await asyncio.sleep(REFRESH_SECONDS)
             try:
                 await self.refresh()
-                if refreshed is not None:
-                    await refreshed()
             except (OSError, redis.RedisError):
                 log.warning("presence.refresh_failed", exc_info=True)
+                continue
+            if refreshed is not None:
+                try:
+                    await refreshed()
+                except Exception:
+                    log.warning("presence.after_refresh_failed", exc_info=True)
 
 
 def to_disconnect(
