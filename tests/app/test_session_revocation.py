@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import httpx
@@ -38,12 +39,14 @@ def instances(
         yield pair
 
 
-async def signed_in(server: ServerProcess, username: str) -> httpx.AsyncClient:
+async def signed_in(
+    server: ServerProcess, username: str, password: str = PASSWORD
+) -> httpx.AsyncClient:
     client = httpx.AsyncClient(base_url=server.url)
     page = await client.get("/signin")
     response = await client.post(
         "/signin",
-        data={"csrf_token": csrf_token(page), "username": username, "password": PASSWORD},
+        data={"csrf_token": csrf_token(page), "username": username, "password": password},
     )
     assert response.status_code == 303, response.text
     return client
@@ -141,15 +144,22 @@ async def eguide(env: dict[str, str], *args: str, typed: bytes | None = None) ->
     assert command.returncode == 0, errors.decode()
 
 
-async def admin_signed_in(server: ServerProcess) -> httpx.AsyncClient:
-    client = httpx.AsyncClient(base_url=server.url)
-    page = await client.get("/signin")
-    response = await client.post(
-        "/signin",
-        data={"csrf_token": csrf_token(page), "username": "admin", "password": DEMO_PASSWORD},
-    )
-    assert response.status_code == 303, response.text
-    return client
+@contextlib.asynccontextmanager
+async def counsellor_and_admin(
+    instances: tuple[ServerProcess, ServerProcess],
+    module_env: RunEnvironment,
+    languages: tuple[str, ...] = ("nb",),
+) -> AsyncIterator[tuple[str, httpx.AsyncClient, httpx.AsyncClient]]:
+    """A new counsellor's browser signed in on B, and the admin's on A."""
+    a, b = instances
+    username = await new_counsellor(module_env, languages)
+    browser = await signed_in(b, username)
+    admin = await signed_in(a, "admin", DEMO_PASSWORD)
+    try:
+        yield username, browser, admin
+    finally:
+        await browser.aclose()
+        await admin.aclose()
 
 
 async def test_a_new_password_from_the_command_line_closes_every_console_within_a_second(
@@ -167,11 +177,8 @@ async def test_a_new_password_from_the_command_line_closes_every_console_within_
 async def test_a_new_password_from_the_admin_page_closes_the_console_within_a_second(
     instances: tuple[ServerProcess, ServerProcess], module_env: RunEnvironment
 ) -> None:
-    a, b = instances
-    username = await new_counsellor(module_env)
-    browser = await signed_in(b, username)
-    admin = await admin_signed_in(a)
-    try:
+    _, b = instances
+    async with counsellor_and_admin(instances, module_env) as (username, browser, admin):
         console = await open_counsellor(b.url, cookie_of(browser))
         page = await admin.get(f"/admin/users/{username}")
         changed = await admin.post(
@@ -184,9 +191,6 @@ async def test_a_new_password_from_the_admin_page_closes_the_console_within_a_se
         )
         assert changed.status_code == 303
         assert await closed_with(console, within=1.0) == 4410
-    finally:
-        await browser.aclose()
-        await admin.aclose()
 
 
 async def test_signing_out_everywhere_closes_the_consoles_of_every_session(
@@ -221,19 +225,13 @@ async def change_account(admin: httpx.AsyncClient, username: str, **fields: obje
 async def test_a_capacity_changed_on_the_admin_page_reaches_the_router_at_once(
     instances: tuple[ServerProcess, ServerProcess], module_env: RunEnvironment
 ) -> None:
-    a, b = instances
-    username = await new_counsellor(module_env)
-    browser = await signed_in(b, username)
-    admin = await admin_signed_in(a)
-    try:
+    _, b = instances
+    async with counsellor_and_admin(instances, module_env) as (username, browser, admin):
         _, hello = await open_console(b.url, cookie_of(browser))
         assert hello["capacity"] == 2
         await change_account(admin, username, centres=["03"], languages=["nb"], capacity="5")
         _, hello = await open_console(b.url, cookie_of(browser))
         assert hello["capacity"] == 5
-    finally:
-        await browser.aclose()
-        await admin.aclose()
 
 
 async def test_a_language_added_on_the_admin_page_reaches_the_router_at_once(
@@ -241,10 +239,7 @@ async def test_a_language_added_on_the_admin_page_reaches_the_router_at_once(
 ) -> None:
     """The counsellor is offered a waiting chat in the new language as soon as it is saved."""
     a, b = instances
-    username = await new_counsellor(module_env, languages=("nn",))
-    browser = await signed_in(b, username)
-    admin = await admin_signed_in(a)
-    try:
+    async with counsellor_and_admin(instances, module_env, ("nn",)) as (username, browser, admin):
         console, _ = await open_console(b.url, cookie_of(browser))
         await send(console, "status", status="available")
         await receive(console, "status")
@@ -253,23 +248,14 @@ async def test_a_language_added_on_the_admin_page_reaches_the_router_at_once(
         offer = await receive(console, "offer")
         assert offer["chat_id"] == chat["chat_id"]
         await console.close()
-    finally:
-        await browser.aclose()
-        await admin.aclose()
 
 
 async def test_a_counsellor_left_with_no_centre_or_national_team_is_signed_out(
     instances: tuple[ServerProcess, ServerProcess], module_env: RunEnvironment
 ) -> None:
     """They could not open a console any more: the open ones close, as when disabled."""
-    a, b = instances
-    username = await new_counsellor(module_env)
-    browser = await signed_in(b, username)
-    admin = await admin_signed_in(a)
-    try:
+    _, b = instances
+    async with counsellor_and_admin(instances, module_env) as (username, browser, admin):
         console, _ = await open_console(b.url, cookie_of(browser))
         await change_account(admin, username, languages=["nb"], capacity="2")
         assert await closed_with(console, within=1.0) == 4410
-    finally:
-        await browser.aclose()
-        await admin.aclose()
