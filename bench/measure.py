@@ -10,7 +10,9 @@ import os
 import resource
 import time
 from pathlib import Path
-from typing import Any
+
+import asyncpg
+import redis.asyncio as redis
 
 from app.collector import NO_AUTOMATIC_FULL
 
@@ -92,7 +94,7 @@ class SharedStallProbe:
 
     PROBE_SECONDS = 0.02
 
-    def __init__(self, pg: Any, client: Any) -> None:
+    def __init__(self, pg: asyncpg.Connection, client: redis.Redis) -> None:
         self.pg = pg
         self.client = client
         self.commits: list[tuple[float, float]] = []

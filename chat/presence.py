@@ -58,8 +58,8 @@ class Presence:
 
     def here(self, role: str) -> list[str]:
         """The people of `role` with a socket open on this instance."""
-        start = len(self.key(role, ""))
-        return [key[start:] for key in self._local if key.startswith(self.key(role, ""))]
+        prefix = self.key(role, "")
+        return [key.removeprefix(prefix) for key in self._local if key.startswith(prefix)]
 
     async def join(self, role: str, subject: str, connection: object) -> None:
         key, entry = self.key(role, subject), self.entry(connection)
